@@ -1,0 +1,1 @@
+"""consult: the consultation data pipeline of the ISG Office (MARD, Viet Nam)."""

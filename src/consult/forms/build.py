@@ -1,0 +1,72 @@
+"""`consult forms build`: every XLSForm in forms/ checked, then written as XForm + FormSchema.
+
+The build folder is what deploys: `<form_id>.xml`, `<form_id>.schema.json` and the media
+the forms declare, so a deploy never reads the XLSForms again.
+"""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from consult.forms.lint import FormReport, check_form
+from consult.forms.schema import FormSchema
+
+
+@dataclass(frozen=True)
+class FormSources:
+    """Where the XLSForms and their media live."""
+
+    forms_dir: Path
+
+    @property
+    def media_dir(self) -> Path:
+        return self.forms_dir / "media"
+
+    def xlsforms(self) -> list[Path]:
+        return sorted(p for p in self.forms_dir.glob("*.xlsx") if not p.name.startswith(("~$", ".")))
+
+
+def previous_builds(out_dir: Path) -> dict[str, FormSchema]:
+    """The last built schema of each XLSForm (by file name), to keep versions moving forward."""
+    built = {}
+    for path in sorted(out_dir.glob("*.schema.json")):
+        try:
+            schema = FormSchema.read(path)
+        except ValueError:
+            continue
+        built[schema.source] = schema
+    return built
+
+
+def check_forms(paths: list[Path], media_dir: Path, out_dir: Path | None = None) -> list[FormReport]:
+    """Lint the forms; ODK Validate runs Java per form, so forms are checked side by side."""
+    previous = previous_builds(out_dir) if out_dir else {}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(lambda p: check_form(p, media_dir, previous.get(p.name)), paths))
+
+
+def write_build(report: FormReport, media_dir: Path, out_dir: Path) -> tuple[Path, Path]:
+    assert report.compiled is not None and report.ok
+    out_dir.mkdir(parents=True, exist_ok=True)
+    schema = report.compiled.schema
+    xform_path = out_dir / f"{schema.form_id}.xml"
+    schema_path = out_dir / f"{schema.form_id}.schema.json"
+    xform_path.write_text(report.compiled.xform, encoding="utf-8")
+    schema.write(schema_path)
+    if schema.media:
+        (out_dir / "media").mkdir(exist_ok=True)
+        for name in schema.media:
+            shutil.copy2(media_dir / name, out_dir / "media" / name)
+    return xform_path, schema_path
+
+
+def build_forms(paths: list[Path], media_dir: Path, out_dir: Path) -> list[FormReport]:
+    """Check every form; write the ones that pass. A form with errors leaves its last build alone."""
+    reports = check_forms(paths, media_dir, out_dir)
+    for report in reports:
+        if report.ok:
+            write_build(report, media_dir, out_dir)
+    return reports

@@ -1,0 +1,160 @@
+"""FormSchema: what one XLSForm asks, in the shape every later step needs.
+
+The reporting database derives its tables and columns from it, the validation suites
+their expectations, Central pulls their OData paths, and reports their labels, so it
+names each field by XPath, by OData path and table, by storage type and by label in
+every language of the form.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, Field as PydanticField
+
+ROOT_TABLE = "Submissions"
+
+
+class DataType(StrEnum):
+    """How a value is stored, not how it is asked."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    DATE = "date"
+    DATETIME = "datetime"
+    TIME = "time"
+    GEOPOINT = "geopoint"
+    SELECT_ONE = "select_one"
+    SELECT_MULTIPLE = "select_multiple"
+    BINARY = "binary"
+    NONE = "none"
+
+
+Labels = dict[str, str]
+"""Text by language code (`vi`, `en`)."""
+
+
+class Choice(BaseModel):
+    name: str
+    labels: Labels
+    properties: dict[str, str] = PydanticField(default_factory=dict)
+    """Extra columns of the choice (e.g. `workshop`, `pilot`), which choice filters test."""
+
+
+class ChoiceList(BaseModel):
+    name: str
+    source: str | None = None
+    """The media file the list comes from (`provinces.csv`), or None for the choices sheet."""
+    choices: list[Choice]
+
+    def names(self) -> list[str]:
+        return [c.name for c in self.choices]
+
+    def label(self, name: str, lang: str) -> str | None:
+        for choice in self.choices:
+            if choice.name == name:
+                return choice.labels.get(lang)
+        return None
+
+
+class Field(BaseModel):
+    """One question, calculation or metadata value of the form."""
+
+    name: str
+    kind: str
+    """The XLSForm type without its list (`text`, `select_one`, `start`, `image`, ...)."""
+    data_type: DataType
+    xpath: str
+    table: str
+    """The OData entity set whose rows hold this value (`Submissions`, `Submissions.members`)."""
+    odata_path: list[str]
+    """Keys from the table's row to the value: groups become nested objects in OData."""
+    group_path: list[str]
+    """Names of the enclosing groups and repeats, outermost first."""
+    repeat: str | None = None
+    """XPath of the innermost enclosing repeat."""
+    labels: Labels = PydanticField(default_factory=dict)
+    hints: Labels = PydanticField(default_factory=dict)
+    required: bool = False
+    relevant: str | None = None
+    inherited_relevant: list[str] = PydanticField(default_factory=list)
+    """Relevance conditions of the enclosing groups and repeats: the field is asked only when all hold."""
+    constraint: str | None = None
+    constraint_messages: Labels = PydanticField(default_factory=dict)
+    choice_list: str | None = None
+    choice_filter: str | None = None
+    calculation: str | None = None
+    appearance: str | None = None
+    metadata: bool = False
+    """Filled by the device (start, end, instanceID...), never by the enumerator."""
+
+    @property
+    def column(self) -> str:
+        """Column name in the reporting database: field names are unique within a form."""
+        return self.name
+
+    @property
+    def always_asked(self) -> bool:
+        return self.relevant is None and not self.inherited_relevant
+
+    @property
+    def stores_data(self) -> bool:
+        return self.data_type is not DataType.NONE
+
+
+class Repeat(BaseModel):
+    name: str
+    xpath: str
+    table: str
+    parent_table: str
+    group_path: list[str]
+    labels: Labels = PydanticField(default_factory=dict)
+    relevant: str | None = None
+    repeat_count: str | None = None
+
+
+class FormSchema(BaseModel):
+    form_id: str
+    version: str
+    title: str
+    default_language: str
+    languages: dict[str, str]
+    """Language code to the form's language name: `{"vi": "Tiếng Việt (vi)", ...}`."""
+    root: str
+    """Name of the instance's root element (`data`)."""
+    instance_name: str | None = None
+    fields: list[Field]
+    repeats: list[Repeat] = PydanticField(default_factory=list)
+    choice_lists: dict[str, ChoiceList] = PydanticField(default_factory=dict)
+    media: list[str] = PydanticField(default_factory=list)
+    """Files the form declares and Central must hold before publishing."""
+    source: str
+    """File name of the XLSForm."""
+    xform_sha256: str
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"{self.form_id} has no field {name!r}")
+
+    def fields_in(self, table: str) -> list[Field]:
+        return [f for f in self.fields if f.table == table and f.stores_data]
+
+    @property
+    def tables(self) -> list[str]:
+        return [ROOT_TABLE, *(r.table for r in self.repeats)]
+
+    def choices_for(self, field: Field | str) -> ChoiceList | None:
+        f = self.field(field) if isinstance(field, str) else field
+        return self.choice_lists.get(f.choice_list) if f.choice_list else None
+
+    def write(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: Path) -> FormSchema:
+        return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
