@@ -306,7 +306,7 @@ class _Checker:
                        "not: raise the version (YYYYMMDDNN)", "settings", row, "version")
 
     # -- pyxform and ODK Validate
-    def compile(self, survey: Sheet, names: dict[str, int]) -> CompiledForm | None:
+    def compile(self, sheets: dict[str, Sheet], names: dict[str, int]) -> CompiledForm | None:
         from pyxform.errors import PyXFormError
         from pyxform.validators.odk_validate import ODKValidateError
 
@@ -314,32 +314,46 @@ class _Checker:
             compiled = compile_xlsform(self.path, self.media_dir)
         except ODKValidateError as exc:
             text = _clean_validate_message(str(exc))
-            row = next((number for name, number in names.items() if re.search(rf"/{re.escape(name)}\b", text)),
-                       None)
-            self.error(f"ODK Validate: {text}", survey.name if row else None, row)
+            row = next((number for name, number in names.items()
+                        if re.search(rf"\$\{{{re.escape(name)}\}}|/{re.escape(name)}\b", text, re.I)), None)
+            column = next((c for word, c in VALIDATE_COLUMNS.items() if word in text), None)
+            self.error(f"ODK Validate: {text}", "survey" if row else None, row, column if row else None)
             return None
         except (PyXFormError, ValueError, KeyError) as exc:
-            self.error(*_locate_pyxform_message(str(exc)))
+            self.error(*_locate_pyxform_message(str(exc), sheets))
             return None
         for warning in compiled.warnings:
-            message, sheet, row = _locate_pyxform_message(warning)
-            self.error(message, sheet, row, severity=Severity.WARNING)
+            self.error(*_locate_pyxform_message(warning, sheets), severity=Severity.WARNING)
         return compiled
 
 
-def _locate_pyxform_message(message: str) -> tuple[str, str | None, int | None]:
+VALIDATE_COLUMNS = {"constraint": "constraint", "relevant": "relevant", "calculate": "calculation",
+                    "required": "required", "choice": "choice_filter"}
+
+
+def _locate_pyxform_message(message: str, sheets: dict[str, Sheet]) -> tuple[str, str | None, int | None,
+                                                                              str | None]:
+    """pyxform names a row for some errors and only a quoted value for others: find that value's cell."""
     match = re.search(r"\[row\s*:\s*(\d+)\]", message)
-    sheet = re.search(r"\b(survey|choices|settings|entities)\b", message, re.IGNORECASE)
+    named_sheet = re.search(r"\b(survey|choices|settings|entities)\b", message, re.IGNORECASE)
     text = re.sub(r"\s*\[row\s*:\s*\d+\]\s*", " ", message).strip()
     if match:
-        return text, (sheet.group(1).lower() if sheet else "survey"), int(match.group(1))
-    return text, (sheet.group(1).lower() if sheet else None), None
+        return text, (named_sheet.group(1).lower() if named_sheet else "survey"), int(match.group(1)), None
+    for quoted in re.findall(r"'([^']+)'|\"([^\"]+)\"", message):
+        value = next(q for q in quoted if q)
+        for sheet in sheets.values():
+            for number, cells in sheet.rows:
+                for column, cell in cells.items():
+                    if cell == value or cell.split()[:1] == [value]:
+                        return text, sheet.name, number, column
+    return text, (named_sheet.group(1).lower() if named_sheet else None), None, None
 
 
 def _clean_validate_message(message: str) -> str:
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    message = re.sub(r"The following files failed validation:.*", "", message, flags=re.S)
+    lines = [line.strip() for line in message.splitlines() if line.strip() and line.strip() != "null"]
     useful = [line for line in lines if not line.startswith(("at ", "org.", "java.", "Caused by"))]
-    return " ".join(useful)[:600]
+    return re.sub(r"\s+null\b", "", " ".join(useful))[:600].strip()
 
 
 def check_form(path: Path, media_dir: Path, previous: FormSchema | None = None) -> FormReport:
@@ -366,7 +380,7 @@ def check_form(path: Path, media_dir: Path, previous: FormSchema | None = None) 
     if choices is not None:
         checker.check_choices(choices, used_lists)
     checker.check_settings(settings, previous)
-    compiled = checker.compile(survey, names)
+    compiled = checker.compile(sheets, names)
     if compiled is not None:
         settings_row = settings.rows[0][0] if settings and settings.rows else 2
         checker.check_against_previous(compiled, previous, settings_row)
