@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +14,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from consult.forms import FormReport, FormSources, Severity, build_forms, check_forms
+
+if TYPE_CHECKING:
+    from consult.central import CentralSession
 
 app = typer.Typer(help="The ISG consultation pipeline: forms, Central, sync, findings.", no_args_is_help=True)
 forms_app = typer.Typer(help="Build and lint the XLSForms in forms/.", no_args_is_help=True)
@@ -90,6 +95,74 @@ def forms_build(files: Files = None, forms_dir: FormsDir = Path("forms"), out: O
         errors.print(f"[red]{failed} error(s); forms with errors were not written")
         raise typer.Exit(1)
     console.print(f"XForms and FormSchemas written to [bold]{out.resolve()}[/bold]")
+
+
+CentralConfigFile = Annotated[Path | None, typer.Option(
+    "--central-config", help="pyodk TOML config; CONSULT_CENTRAL_URL/_USER/_PASSWORD/_PROJECT override it.")]
+BuildDir = Annotated[Path, typer.Option("--build-dir", help="Output of `consult forms build`.")]
+
+
+@contextmanager
+def _central(config_file: Path | None, project: str | None) -> Iterator[tuple[CentralSession, int]]:
+    """Open a Central session and resolve the project; any failure becomes one red line and exit 1."""
+    from consult.central import (CentralConfigError, CentralError, CentralSession, CentralSettings, DeployError,
+                                 resolve_project)
+
+    try:
+        settings = CentralSettings.load(config_file)
+        if project:
+            settings = settings.model_copy(update={"project": project})
+        with CentralSession(settings) as central:
+            yield central, resolve_project(central, settings.project)
+    except (CentralConfigError, CentralError, DeployError, OSError, ValueError) as exc:
+        errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def deploy(
+    build_dir: BuildDir = Path("build/forms"),
+    central_config: CentralConfigFile = None,
+    project: Annotated[str | None, typer.Option(help="Project name or id (default: from the config).")] = None,
+) -> None:
+    """Publish the built forms and their media to ODK Central; unchanged forms are left alone."""
+    from consult.central import built_forms, deploy_forms
+
+    forms = built_forms(build_dir)
+    if not forms:
+        errors.print(f"[red]no built forms in {build_dir}: run `consult forms build` first")
+        raise typer.Exit(2)
+    with _central(central_config, project) as (central, project_id):
+        deployed = deploy_forms(central, project_id, forms)
+    table = Table(title=f"deployed to project {project_id} on {central.settings.base_url}")
+    for column in ("form_id", "version", "action", "attachments"):
+        table.add_column(column)
+    for item in deployed:
+        table.add_row(item.form_id, item.version, str(item.action), ", ".join(item.attachments))
+    console.print(table)
+
+
+@app.command()
+def teams(
+    teams_file: Annotated[Path, typer.Option("--teams", help="Team definitions.")] = Path("forms/teams.toml"),
+    out: Annotated[Path, typer.Option(help="Where the QR codes and the printable sheet go.")] = Path("build/teams"),
+    central_config: CentralConfigFile = None,
+    project: Annotated[str | None, typer.Option(help="Project name or id (default: from the config).")] = None,
+) -> None:
+    """Create an app user per field team, assign its forms, and write ODK Collect QR codes."""
+    from consult.central import ensure_teams, read_teams, write_qr_codes
+
+    with _central(central_config, project) as (central, project_id):
+        access = ensure_teams(central, project_id, read_teams(teams_file))
+        sheet = write_qr_codes(central.settings.base_url, project_id, central.settings.project, access, out)
+    table = Table(title=f"field teams in project {project_id}")
+    for column in ("team", "app user", "forms", "new assignments"):
+        table.add_column(column)
+    for item in access:
+        table.add_row(item.team.name, f"{item.app_user_id}{' (new)' if item.created else ''}",
+                      ", ".join(item.team.forms), ", ".join(item.assigned) or "-")
+    console.print(table)
+    console.print(f"QR codes: [bold]{sheet.sheet.resolve()}[/bold] (credentials: print, hand out, do not share)")
 
 
 if __name__ == "__main__":

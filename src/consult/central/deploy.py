@@ -1,0 +1,142 @@
+"""Built forms → a Central project: draft, attachments, check, publish. Idempotent.
+
+Central publishes a form whose declared media were never uploaded, and enumerators then
+get a province list with nothing in it; so every declared attachment is uploaded and
+checked (`exists`) before the draft is published. Re-deploying an unchanged form does
+nothing; a changed form under an already published version is refused, because Central
+would keep the old definition under that version on every phone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pyodk._endpoints.form_draft_attachments import FormDraftAttachmentService
+from pyodk._endpoints.form_drafts import FormDraftService
+
+from consult.central.session import CentralError, CentralSession, call_pyodk
+from consult.forms.schema import FormSchema
+
+
+class DeployError(RuntimeError):
+    """A form cannot be deployed as it is; the message says what to change."""
+
+
+class DeployAction(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class BuiltForm:
+    """One form as `consult forms build` wrote it."""
+
+    schema: FormSchema
+    xform_path: Path
+    media_dir: Path
+
+    @classmethod
+    def load(cls, build_dir: Path, form_id: str) -> BuiltForm:
+        return cls(FormSchema.read(build_dir / f"{form_id}.schema.json"), build_dir / f"{form_id}.xml",
+                   build_dir / "media")
+
+    @property
+    def xml(self) -> bytes:
+        return self.xform_path.read_bytes()
+
+    @property
+    def md5(self) -> str:
+        """Central's `hash` of a form: the md5 of the XForm as uploaded."""
+        return hashlib.md5(self.xml).hexdigest()
+
+
+def built_forms(build_dir: Path) -> list[BuiltForm]:
+    return [BuiltForm.load(build_dir, p.name.removesuffix(".schema.json"))
+            for p in sorted(build_dir.glob("*.schema.json"))]
+
+
+@dataclass(frozen=True)
+class DeployedForm:
+    form_id: str
+    version: str
+    action: DeployAction
+    attachments: tuple[str, ...] = ()
+
+
+def resolve_project(central: CentralSession, project: str, create: bool = True) -> int:
+    """A project id from a name or an id; a missing named project is created."""
+    if project.isdigit():
+        central.json("GET", central.http.urlformat("projects/{pid}", pid=project))
+        return int(project)
+    for existing in central.json("GET", "projects"):
+        if existing["name"] == project:
+            return int(existing["id"])
+    if not create:
+        raise DeployError(f"no project named {project!r} on {central.settings.base_url}")
+    return int(central.json("POST", "projects", json={"name": project})["id"])
+
+
+def _published(central: CentralSession, project_id: int, form_id: str) -> dict[str, Any] | None:
+    try:
+        return central.json("GET", central.http.urlformat("projects/{pid}/forms/{fid}", pid=project_id, fid=form_id))
+    except CentralError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def upload_draft_attachments(central: CentralSession, project_id: int, form: BuiltForm) -> tuple[str, ...]:
+    """Upload every file the draft declares, then insist that Central holds each of them."""
+    path = central.http.urlformat("projects/{pid}/forms/{fid}/draft/attachments", pid=project_id,
+                                  fid=form.schema.form_id)
+    declared = central.json("GET", path)
+    attachments = FormDraftAttachmentService(session=central.http, default_project_id=project_id,
+                                             default_form_id=form.schema.form_id)
+    for attachment in declared:
+        local = form.media_dir / attachment["name"]
+        if not local.is_file():
+            raise DeployError(f"{form.schema.form_id} declares {attachment['name']!r}, which is not in "
+                              f"{form.media_dir}: run `consult forms build`")
+        call_pyodk(attachments.upload, file_path=local)
+    missing = [a["name"] for a in central.json("GET", path) if not a.get("exists")]
+    if missing:
+        raise DeployError(f"{form.schema.form_id}: Central still lacks {', '.join(missing)} after upload; "
+                          "not publishing a form whose lists would be empty on the phones")
+    return tuple(a["name"] for a in declared)
+
+
+def deploy_form(central: CentralSession, project_id: int, form: BuiltForm) -> DeployedForm:
+    schema = form.schema
+    current = _published(central, project_id, schema.form_id)
+    drafts = FormDraftService(session=central.http, default_project_id=project_id, default_form_id=schema.form_id)
+    if current is not None and current.get("publishedAt"):
+        if current.get("version") == schema.version:
+            if current.get("hash") == form.md5:
+                return DeployedForm(schema.form_id, schema.version, DeployAction.UNCHANGED)
+            raise DeployError(f"{schema.form_id}: version {schema.version} is already published with a different "
+                              "definition; raise the version in the settings sheet and build again")
+        if (current.get("version") or "") > schema.version:
+            raise DeployError(f"{schema.form_id}: Central has version {current['version']}, newer than "
+                              f"{schema.version} built here")
+        action = DeployAction.UPDATED
+        call_pyodk(drafts.create, definition=form.xml.decode("utf-8"))
+    elif current is not None:
+        action = DeployAction.CREATED
+        call_pyodk(drafts.create, definition=form.xml.decode("utf-8"))
+    else:
+        action = DeployAction.CREATED
+        central.json("POST", central.http.urlformat("projects/{pid}/forms", pid=project_id),
+                     params={"publish": "false", "ignoreWarnings": "true"}, data=form.xml,
+                     headers={"Content-Type": "application/xml"})
+    attachments = upload_draft_attachments(central, project_id, form)
+    call_pyodk(drafts.publish, version=schema.version)
+    return DeployedForm(schema.form_id, schema.version, action, attachments)
+
+
+def deploy_forms(central: CentralSession, project_id: int, forms: list[BuiltForm]) -> list[DeployedForm]:
+    return [deploy_form(central, project_id, form) for form in forms]

@@ -1,0 +1,185 @@
+"""Central OData → pages of submission rows, incremental, following nextLink to the end.
+
+Pages are `Submissions?$expand=*`: repeats come inline with their parent, because paging
+a repeat table on its own re-reads the whole form on every page on a real Central
+(10 s instead of 2.2 s for 10k rows). pyodk's `get_table` stops at one page; this
+follows `@odata.nextLink`, which Central builds from its own configured domain, so each
+link is re-based on the URL we reach Central by.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from consult.central.session import CentralError, CentralSession
+
+DEFAULT_PAGE_SIZE = 1000
+DEFAULT_OVERLAP = timedelta(seconds=60)
+
+
+def odata_timestamp(moment: datetime) -> str:
+    """Central's format, unquoted in filters: 2026-11-28T18:41:28.036Z."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_timestamp(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+@dataclass(frozen=True)
+class SubmissionQuery:
+    """Which rows of one form to pull."""
+
+    project_id: int
+    form_id: str
+    since: datetime | None = None
+    """Pull what was submitted or updated after this moment (minus `overlap`); None pulls everything."""
+    overlap: timedelta = DEFAULT_OVERLAP
+    deleted: bool = False
+    """Pull the soft-deleted submissions instead, which Central hides unless the filter names deletedAt."""
+    page_size: int = DEFAULT_PAGE_SIZE
+    select: tuple[str, ...] = ()
+    expand: bool = True
+
+    def odata_filter(self) -> str | None:
+        moment = odata_timestamp(self.since - self.overlap) if self.since else None
+        if self.deleted:
+            return f"__system/deletedAt gt {moment}" if moment else "__system/deletedAt ne null"
+        if moment:
+            return f"__system/submissionDate gt {moment} or __system/updatedAt gt {moment}"
+        return None
+
+    def params(self) -> dict[str, str]:
+        params = {"$top": str(self.page_size), "$count": "true"}
+        if self.expand:
+            params["$expand"] = "*"
+        if self.select:
+            params["$select"] = ",".join(self.select)
+        if (odata_filter := self.odata_filter()) is not None:
+            params["$filter"] = odata_filter
+        return params
+
+    def path(self, central: CentralSession) -> str:
+        return central.http.urlformat("projects/{pid}/forms/{fid}.svc/Submissions", pid=self.project_id,
+                                      fid=self.form_id)
+
+
+@dataclass(frozen=True)
+class ODataPage:
+    number: int
+    rows: list[dict] = field(repr=False)
+    count: int | None
+    """Rows matching the query in all (Central repeats it on every page)."""
+    etag: str | None
+    not_modified: bool = False
+
+    @property
+    def last_change(self) -> datetime | None:
+        """The latest submissionDate or updatedAt on this page: where the next incremental pull starts."""
+        moments = [parse_timestamp(s.get(k)) for row in self.rows if (s := row.get("__system"))
+                   for k in ("submissionDate", "updatedAt", "deletedAt")]
+        return max((m for m in moments if m), default=None)
+
+
+def pull_submissions(central: CentralSession, query: SubmissionQuery, etag: str | None = None) -> Iterator[ODataPage]:
+    """Yield every page of the query. With the ETag of an earlier pull, a 304 yields one
+    `not_modified` page and stops: nothing changed on the form since."""
+    url: str | None = query.path(central)
+    params: dict[str, str] | None = query.params()
+    headers = {"If-None-Match": etag} if etag else {}
+    number = 0
+    while url:
+        response = central.request("GET", url, params=params, headers=headers, ok=(200, 304))
+        if response.status_code == 304:
+            yield ODataPage(number, [], None, etag, not_modified=True)
+            return
+        try:
+            body = response.json()
+        except ValueError:
+            raise CentralError("GET", response.url, response.status_code,
+                               "the OData page is not valid JSON (cut off?)") from None
+        if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+            raise CentralError("GET", response.url, response.status_code, "the OData page has no 'value' list")
+        yield ODataPage(number, body["value"], body.get("@odata.count"), response.headers.get("ETag"))
+        url, params, headers = body.get("@odata.nextLink"), None, {}
+        number += 1
+
+
+def count_submissions(central: CentralSession, query: SubmissionQuery) -> int:
+    params = {"$top": "0", "$count": "true"}
+    if (odata_filter := query.odata_filter()) is not None:
+        params["$filter"] = odata_filter
+    return int(central.json("GET", query.path(central), params=params)["@odata.count"])
+
+
+def submission_ids(central: CentralSession, project_id: int, form_id: str, page_size: int = 10000) -> set[str]:
+    """Every live submission's `__id`, for the reconciliation that finds purged submissions."""
+    query = SubmissionQuery(project_id, form_id, page_size=page_size, select=("__id",), expand=False)
+    return {row["__id"] for page in pull_submissions(central, query) for row in page.rows}
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
+
+
+def safe_filename(name: str) -> str:
+    """A submission's attachment name as a plain file name: no folders, no `..`, no control characters."""
+    base = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    base = _UNSAFE.sub("_", base).strip(" .")
+    if not base:
+        raise ValueError(f"attachment name {name!r} is not a usable file name")
+    return base[:200]
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class AttachmentDownload:
+    name: str
+    path: Path
+    downloaded: bool
+    """False when the file was already here with the same content (Central answered 304)."""
+
+
+def download_attachments(central: CentralSession, project_id: int, form_id: str, instance_id: str,
+                         dest_dir: Path) -> list[AttachmentDownload]:
+    """Fetch the attachments Central holds for a submission into `dest_dir`, skipping unchanged files."""
+    base = central.http.urlformat("projects/{pid}/forms/{fid}/submissions/{iid}/attachments", pid=project_id,
+                                  fid=form_id, iid=instance_id)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    root = dest_dir.resolve()
+    results = []
+    for attachment in central.json("GET", base):
+        if not attachment.get("exists"):
+            continue
+        name = safe_filename(attachment["name"])
+        target = (root / name).resolve()
+        if target.parent != root:
+            raise ValueError(f"attachment {attachment['name']!r} would leave {root}")
+        headers = {"If-None-Match": f'"{_md5(target)}"'} if target.is_file() else {}
+        response = central.request("GET", f"{base}/{central.http.urlquote(attachment['name'])}", headers=headers,
+                                   ok=(200, 304), stream=True)
+        if response.status_code == 304:
+            results.append(AttachmentDownload(name, target, False))
+            continue
+        fd, tmp = tempfile.mkstemp(dir=root, prefix=".part-")
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in response.iter_content(1 << 16):
+                handle.write(chunk)
+        os.replace(tmp, target)
+        results.append(AttachmentDownload(name, target, True))
+    return results

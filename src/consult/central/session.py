@@ -1,0 +1,143 @@
+"""One authenticated session with ODK Central, on pyodk's Client.
+
+pyodk gives the login, the bearer token and its endpoint services; this adds what a
+pipeline needs around them: retries with backoff on http and https alike (pyodk mounts
+them on https only), TLS options, Central's error JSON turned into one exception type,
+and URLs with their keys and tokens masked before they reach a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from pyodk._utils.config import CentralConfig, Config
+from pyodk._utils.session import Adapter, Session
+from pyodk.client import Client
+from pyodk.errors import PyODKError
+from urllib3.util.retry import Retry
+
+from consult.central.config import CentralSettings
+
+log = logging.getLogger(__name__)
+
+_SECRET_PATH = re.compile(r"/(key|test)/[^/?#]+")
+
+
+def redact(url: str) -> str:
+    """Mask app-user keys and draft tokens, which Central puts in URL paths."""
+    return _SECRET_PATH.sub(lambda m: f"/{m.group(1)}/***", url)
+
+
+class CentralError(RuntimeError):
+    """A call to Central failed: what was asked (URL without secrets), the status and Central's reason."""
+
+    def __init__(self, method: str, url: str, status: int | None, message: str, code: float | None = None,
+                 details: dict | None = None):
+        self.method, self.url, self.status, self.code, self.details = method, redact(url), status, code, details
+        self.reason = message
+        where = f"{method} {self.url}"
+        what = f"HTTP {status}" + (f" (code {code})" if code is not None else "") if status else "no response"
+        super().__init__(f"{where}: {what}: {message}")
+
+
+def central_error(response: requests.Response) -> CentralError:
+    """Central's error JSON is `{"message", "code", "details"}`; OpenRosa errors are XML."""
+    message, code, details = response.reason or "", None, None
+    try:
+        body = response.json()
+        message, code, details = body.get("message", message), body.get("code"), body.get("details")
+    except ValueError:
+        match = re.search(r"<message[^>]*>(.*?)</message>", response.text or "", re.S)
+        if match:
+            message = match.group(1).strip()
+    return CentralError(response.request.method or "?", response.url, response.status_code, message, code, details)
+
+
+class CentralSession:
+    """What every Central call goes through; one per command or flow run."""
+
+    def __init__(self, settings: CentralSettings):
+        self.settings = settings
+        password = settings.password.get_secret_value()
+        session = Session(base_url=settings.base_url, api_version="v1", username=settings.username,
+                          password=password, cache_path=None)
+        retry = Retry(total=settings.retries, backoff_factor=settings.backoff,
+                      status_forcelist=(429, 500, 502, 503, 504), respect_retry_after_header=True,
+                      raise_on_status=False)
+        for prefix in ("http://", "https://"):
+            session.mount(prefix, Adapter(timeout=settings.timeout, max_retries=retry, blocksize=session.blocksize))
+        if not settings.verify_tls:
+            warnings.warn("TLS certificate verification is OFF for ODK Central: use only on a trusted network",
+                          stacklevel=2)
+            session.verify = False
+        elif settings.ca_bundle:
+            session.verify = str(settings.ca_bundle)
+        config = Config(central=CentralConfig(base_url=settings.base_url, username=settings.username,
+                                              password=password))
+        self.client = Client(config=config, session=session)
+        self.http = session
+
+    def __repr__(self) -> str:
+        return f"CentralSession({self.settings.base_url!r}, user={self.settings.username!r})"
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> CentralSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def url(self, path: str) -> str:
+        """An absolute URL under /v1 for `path`; Central's own absolute links are re-based on our URL,
+        because Central builds them from its configured domain, which may not be the one we reach."""
+        if path.startswith(("http://", "https://")):
+            parts = urlsplit(path)
+            path = parts.path.removeprefix("/v1/") + (f"?{parts.query}" if parts.query else "")
+        return self.http.urljoin(path)
+
+    def request(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any) -> requests.Response:
+        """Send one request (retried on connection errors, 429 and 5xx); raise CentralError unless status in `ok`."""
+        url = self.url(path)
+        try:
+            response = self.http.request(method, url, **kwargs)
+        except PyODKError as exc:
+            raise CentralError(method, url, None, f"login failed: {_pyodk_reason(exc)}") from None
+        except requests.RequestException as exc:
+            raise CentralError(method, url, None, f"{exc.__class__.__name__} after {self.settings.retries} "
+                                                  "retries") from None
+        if response.status_code not in ok:
+            raise central_error(response)
+        return response
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise CentralError(method, response.url, response.status_code,
+                               "the response is not valid JSON (cut off?)") from None
+
+
+def call_pyodk(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a pyodk endpoint call; its PyODKError carries the response, which becomes a CentralError."""
+    try:
+        return call(*args, **kwargs)
+    except PyODKError as exc:
+        response = exc.args[1] if len(exc.args) > 1 else None
+        if isinstance(response, requests.Response):
+            raise central_error(response) from None
+        raise CentralError("?", "", None, str(exc.args[0]) if exc.args else "pyodk call failed") from None
+
+
+def _pyodk_reason(exc: PyODKError) -> str:
+    response = exc.args[1] if len(exc.args) > 1 else None
+    if isinstance(response, requests.Response):
+        return str(central_error(response))
+    return "could not authenticate"
