@@ -174,8 +174,17 @@ def test_media_row_without_english_label(tmp_path: Path) -> None:
     lines = csv_path.read_text(encoding="utf-8").splitlines()
     lines[3] = lines[3].replace(",Cao Bang,", ",,")
     csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    issue = _one(form.check(), f"empty 'label::{EN}'")
-    assert (issue.sheet, issue.row, issue.column) == ("provinces.csv", 4, f"label::{EN}")
+    issue = _one(form.check(), "empty 'label_en'")
+    assert (issue.sheet, issue.row, issue.column) == ("provinces.csv", 4, "label_en")
+
+
+def test_media_column_that_is_not_an_xml_name(tmp_path: Path) -> None:
+    form = FormCopy(tmp_path, "workshop_evaluation")
+    csv_path = form.dir / "media" / "provinces.csv"
+    text = csv_path.read_text(encoding="utf-8")
+    csv_path.write_text(text.replace("label_en", f"label::{EN}", 1), encoding="utf-8")
+    issue = _one(form.check(), "is not an XML name")
+    assert (issue.sheet, issue.row, issue.column) == ("provinces.csv", 1, f"label::{EN}")
 
 
 def test_broken_constraint_expression_is_caught_by_odk_validate(province: FormCopy) -> None:

@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from consult.forms.schema import FormSchema
-from consult.forms.xlsform import CompiledForm, compile_xlsform
+from consult.forms.xlsform import CompiledForm, compile_xlsform, language_code
 
 LANGUAGES = ("Tiếng Việt (vi)", "English (en)")
 DEFAULT_LANGUAGE = LANGUAGES[0]
@@ -40,6 +40,9 @@ intersect into lateral leading limit localtime localtimestamp not null offset on
 primary references returning select session_user some symmetric table then to trailing true union unique
 user using variadic when where window with
 """.split())
+XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+MEDIA_LABELS = ("label", *(f"label_{language_code(lang)}" for lang in LANGUAGES[1:]))
+"""Label columns of a choice CSV: `label` in the default language, `label_<code>` in the others."""
 XPATH_WORDS = frozenset({"and", "or", "div", "mod", "true", "false", "not", "current", "position"})
 
 
@@ -223,6 +226,8 @@ class _Checker:
                            f"(columns: {', '.join(sorted(columns))})", sheet, row, "choice_filter")
 
     def check_media(self, filename: str, sheet: str, row: int) -> set[str] | None:
+        """The CSV behind a select_*_from_file: ODK makes each column an XML element, so every
+        header must be an XML name; labels come as `label` (default language) and `label_<code>`."""
         path = self.media_dir / filename
         if not path.is_file():
             self.error(f"media file '{filename}' not found in {self.media_dir}", sheet, row, "type")
@@ -230,14 +235,19 @@ class _Checker:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
             columns = set(reader.fieldnames or [])
-            for needed in ("name", *(f"label::{lang}" for lang in LANGUAGES)):
-                if needed not in columns:
-                    self.error(f"column '{needed}' missing", filename, 1, needed)
+            for column in reader.fieldnames or []:
+                if not XML_NAME.match(column):
+                    self.error(f"column '{column}' is not an XML name: ODK's engines turn CSV columns into "
+                               "elements and refuse the form (use e.g. 'label_en')", filename, 1, column)
+            needed = ("name", *MEDIA_LABELS)
+            for column in needed:
+                if column not in columns:
+                    self.error(f"column '{column}' missing", filename, 1, column)
             seen = set()
             for number, record in enumerate(reader, start=2):
-                for needed in ("name", *(f"label::{lang}" for lang in LANGUAGES)):
-                    if needed in columns and not (record.get(needed) or "").strip():
-                        self.error(f"empty '{needed}'", filename, number, needed)
+                for column in needed:
+                    if column in columns and not (record.get(column) or "").strip():
+                        self.error(f"empty '{column}'", filename, number, column)
                 if record.get("name") in seen:
                     self.error(f"choice '{record['name']}' appears twice", filename, number, "name")
                 seen.add(record.get("name"))

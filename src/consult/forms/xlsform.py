@@ -98,18 +98,17 @@ def _labels(value: Any, languages: dict[str, str]) -> Labels:
     return labels
 
 
-def read_choice_file(path: Path, languages: dict[str, str]) -> ChoiceList:
-    """A CSV attached for select_*_from_file: `name`, `label::<language>` columns, the rest are properties."""
+def read_choice_file(path: Path, languages: dict[str, str], default_language: str) -> ChoiceList:
+    """A CSV attached for select_*_from_file: `name`, `label` in the default language and
+    `label_<code>` in the others (ODK turns CSV columns into XML elements, so no `label::…`
+    headers); the other columns are properties that choice filters test."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
+    columns = {code: "label" if code == default_language else f"label_{code}" for code in languages}
     choices = []
     for row in rows:
-        labels = {language_code(k.split("::", 1)[1]): v for k, v in row.items()
-                  if k and k.startswith("label::") and v}
-        if not labels and row.get("label"):
-            labels = {code: row["label"] for code in languages} or {"default": row["label"]}
-        properties = {k: v or "" for k, v in row.items()
-                      if k and k not in ("name", "label") and not k.startswith("label::")}
+        labels = {code: row[column] for code, column in columns.items() if row.get(column)}
+        properties = {k: v or "" for k, v in row.items() if k and k != "name" and k not in columns.values()}
         choices.append(Choice(name=row["name"], labels=labels, properties=properties))
     return ChoiceList(name=path.name, source=path.name, choices=choices)
 
@@ -156,12 +155,8 @@ def schema_from_pyxform(data: dict, source: str, xform: str, media_dir: Path) ->
                     walk(child, child_xpath, table, odata_path + [name], group_path + [name], repeat, scope)
                 continue
             itemset = child.get("itemset")
-            if itemset and itemset.endswith((".csv", ".xml", ".geojson")):
-                if itemset not in media:
-                    media.append(itemset)
-                media_path = media_dir / itemset
-                if itemset.endswith(".csv") and itemset not in choice_lists and media_path.exists():
-                    choice_lists[itemset] = read_choice_file(media_path, languages)
+            if itemset and itemset.endswith((".csv", ".xml", ".geojson")) and itemset not in media:
+                media.append(itemset)
             fields.append(Field(
                 name=name,
                 kind=kind,
@@ -187,6 +182,9 @@ def schema_from_pyxform(data: dict, source: str, xform: str, media_dir: Path) ->
 
     walk(data, f"/{root}", ROOT_TABLE, [], [], None, [])
     default_language = data.get("default_language") or "default"
+    for name in media:
+        if name.endswith(".csv") and (media_dir / name).is_file():
+            choice_lists[name] = read_choice_file(media_dir / name, languages, language_code(default_language))
     return FormSchema(
         form_id=data["id_string"],
         version=str(data.get("version") or ""),
