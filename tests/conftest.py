@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from consult.forms import FormSchema, FormSources, build_forms
+
+from .enumerator.engine import HERE as ENGINE_DIR
+from .enumerator.engine import EnumeratorEngine
 
 REPO = Path(__file__).resolve().parents[1]
 FORMS = FormSources(REPO / "forms")
@@ -35,3 +39,12 @@ def built_forms(tmp_path_factory: pytest.TempPathFactory) -> BuiltForms:
     problems = [str(i) for r in reports for i in r.issues if not r.ok]
     assert all(r.ok for r in reports), problems
     return BuiltForms(out_dir)
+
+
+@pytest.fixture(scope="session")
+def enumerator() -> Iterator[EnumeratorEngine]:
+    """ODK's XForms engine in one Node process for the session: starting it costs ~1 s, an interview ~0.1 s."""
+    if not (ENGINE_DIR / "node_modules" / "@getodk" / "xforms-engine").is_dir():
+        pytest.fail("tests/enumerator/node_modules is missing: run `npm ci --prefix tests/enumerator`")
+    with EnumeratorEngine() as engine:
+        yield engine
