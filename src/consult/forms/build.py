@@ -13,6 +13,7 @@ from pathlib import Path
 
 from consult.forms.lint import FormReport, check_form
 from consult.forms.schema import FormSchema
+from consult.forms.xlsform import load_converters
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ def previous_builds(out_dir: Path) -> dict[str, FormSchema]:
 def check_forms(paths: list[Path], media_dir: Path, out_dir: Path | None = None) -> list[FormReport]:
     """Lint the forms; ODK Validate runs Java per form, so forms are checked side by side."""
     previous = previous_builds(out_dir) if out_dir else {}
+    load_converters()
     with ThreadPoolExecutor(max_workers=4) as pool:
         return list(pool.map(lambda p: check_form(p, media_dir, previous.get(p.name)), paths))
 

@@ -65,6 +65,16 @@ class CompiledForm:
     warnings: list[str]
 
 
+def load_converters() -> None:
+    """Import pyxform and openpyxl up front: they are imported lazily (to keep `consult --help`
+    instant), and first imports racing in the lint thread pool can deadlock."""
+    import openpyxl  # noqa: F401
+    import pyxform.builder  # noqa: F401
+    import pyxform.validators.odk_validate  # noqa: F401
+    import pyxform.xls2json  # noqa: F401
+    import pyxform.xls2json_backends  # noqa: F401
+
+
 def compile_xlsform(path: Path, media_dir: Path, validate: bool = True) -> CompiledForm:
     """Convert one XLSForm; raises pyxform's errors (PyXFormError, ODKValidateError) unchanged."""
     from pyxform.builder import create_survey_element_from_dict

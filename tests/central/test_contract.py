@@ -1,0 +1,360 @@
+"""Replay the exchanges recorded against a real ODK Central on a fresh sandbox, in order.
+
+Each recorded request is re-sent with the values only this server can know substituted
+(project and actor ids, the session and app-user tokens, timestamps in filters, the
+nextLinks and ETags of earlier responses). The response must have the recorded status,
+content type, OData/OpenRosa headers and error code, and the same JSON shape (keys and
+value types, recursively). Scalar values must be equal too, except where they must
+differ: the keys in VOLATILE_KEYS, timestamps, and URLs once host, port, tokens and
+skiptokens are normalised. OpenRosa and form XML must be equal after that normalisation.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from consult.sandbox import SandboxServer
+
+REPO = Path(__file__).resolve().parents[2]
+CONTRACT = Path(os.environ.get("CENTRAL_CONTRACT_DIR", REPO.parent / "shared" / "central-contract"))
+EXCHANGES = CONTRACT / "exchanges"
+RECORDED_ADMIN = "admin@example.org"
+ADMIN_PASSWORD = "contract-replay-password"
+
+SKIPPED: dict[str, str] = {}  # exchange file → why it is not replayed (none at present)
+
+# Exchange-specific values that must differ, by JSON path.
+ALLOWED = {
+    "17-02-form-create-truncated-400-new-id.json": {
+        "$.message": "names Central's internal schema id",
+        "$.details.values": "the same schema id",
+    },
+}
+
+# Values that must differ between the recording and the replay (the shapes must not).
+VOLATILE_KEYS = {
+    "id",
+    "actorId",
+    "projectId",
+    "submitterId",
+    "acteeId",
+    "submissionId",
+    "submissionDefId",  # ids
+    "token",
+    "csrf",
+    "draftToken",  # secrets
+    "createdAt",
+    "updatedAt",
+    "expiresAt",
+    "lastLoginAt",
+    "loggedAt",
+    "publishedAt",
+    "deletedAt",  # times
+    "submissionDate",
+    "lastSubmission",
+    "lastUsed",
+    "userAgent",  # the recorder's client vs requests
+    "__id",  # repeat row ids are hashes of Central's internal schema ids
+}
+ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+CHECKED_HEADERS = (
+    "OData-Version",
+    "X-OpenRosa-Version",
+    "X-OpenRosa-Accept-Content-Length",
+    "Content-Language",
+    "Content-Disposition",
+)
+
+
+def load_exchanges() -> list[dict[str, Any]]:
+    if not EXCHANGES.is_dir():
+        return []
+    index = json.loads((EXCHANGES / "index.json").read_text())
+    return [
+        json.loads((EXCHANGES / entry["file"]).read_text()) | {"file": entry["file"]}
+        for entry in index["exchanges"]
+    ]
+
+
+ALL = load_exchanges()
+pytestmark = pytest.mark.skipif(not ALL, reason=f"no recorded exchanges at {EXCHANGES}")
+
+
+def synthetic_bytes(size: int, sha256: str) -> bytes:
+    """Stand-in for a recorded binary part: same size, same bytes for the same recorded hash."""
+    seed = bytes.fromhex(sha256)
+    data = b"\xff\xd8\xff\xe0" + (seed * (size // len(seed) + 1))
+    return data[:size]
+
+
+def normalise(text: str) -> str:
+    text = re.sub(r"http://127\.0\.0\.1:\d+", "http://SERVER", text)
+    text = re.sub(r"/v1/key/[^/<\"]+/", "/v1/key/KEY/", text)
+    text = re.sub(r"(skiptoken=)[^&\"<]+", r"\1TOKEN", text)
+    return re.sub(r"/projects/\d+", "/projects/N", text)
+
+
+@dataclass
+class Replay:
+    """What the replay has learnt so far: our ids, tokens, times, links and ETags."""
+
+    server: SandboxServer
+    session: str = ""
+    app_token: str = "REDACTED_APP_USER_TOKEN"
+    projects: dict[str, str] = field(default_factory=dict)
+    actors: dict[str, str] = field(default_factory=dict)
+    times: dict[str, str] = field(default_factory=dict)
+    etags: dict[str, str] = field(default_factory=dict)
+    next_link: str | None = None
+    recorded_times: dict[str, str] = field(default_factory=dict)  # instanceId → recorded createdAt
+    results: dict[str, str] = field(default_factory=dict)
+
+    def path(self, exchange: dict[str, Any]) -> str:
+        path: str = exchange["request"]["path"]
+        if "%24skiptoken=" in path and self.next_link is not None:  # follow the previous page's nextLink
+            link = urlsplit(self.next_link)
+            return f"{link.path}?{link.query}"
+        path = path.replace("/v1/key/REDACTED_APP_USER_TOKEN/", f"/v1/key/{self.app_token}/")
+        path = re.sub(
+            r"/projects/(\d+)", lambda m: "/projects/" + self.projects.get(m.group(1), m.group(1)), path
+        )
+        path = re.sub(
+            r"/assignments/(\d+)/(\d+)$",
+            lambda m: f"/assignments/{m.group(1)}/{self.actors.get(m.group(2), m.group(2))}",
+            path,
+        )
+        return re.sub(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", lambda m: self.times.get(m.group(0), m.group(0)), path
+        )
+
+    def send(self, exchange: dict[str, Any]) -> requests.Response:
+        request = exchange["request"]
+        wanted = {"Content-Type", "X-OpenRosa-Version", "X-Extended-Metadata", "If-None-Match"}
+        headers = {k: v for k, v in request["headers"].items() if k in wanted}
+        if "If-None-Match" in headers:
+            headers["If-None-Match"] = self.etags.get(headers["If-None-Match"], headers["If-None-Match"])
+        path = self.path(exchange)
+        name = exchange["file"]
+        if "/v1/key/" not in path and not name.startswith(("01-", "15-01")):
+            headers["Authorization"] = "Bearer " + (
+                self.session if not name.startswith("15-02") else "x" * 64
+            )
+        body: Any = request.get("body")
+        files = None
+        if request.get("multipart_parts"):
+            headers.pop("Content-Type", None)
+            files = [
+                (
+                    p["field"],
+                    (
+                        p["filename"],
+                        p["text"].encode() if "text" in p else synthetic_bytes(p["size"], p["sha256"]),
+                        p["content_type"],
+                    ),
+                )
+                for p in request["multipart_parts"]
+            ]
+        elif body is not None:
+            body = body.replace('"REDACTED"', json.dumps(ADMIN_PASSWORD)).encode()
+        return requests.request(
+            request["method"],
+            self.server.url + path,
+            headers=headers,
+            data=body,
+            files=files,
+            allow_redirects=False,
+            timeout=30,
+        )
+
+    def learn(self, exchange: dict[str, Any], response: requests.Response, ours: Any, theirs: Any) -> None:
+        name = exchange["file"]
+        if "ETag" in exchange["response"]["headers"] and "etag" in response.headers:
+            self.etags[exchange["response"]["headers"]["ETag"]] = response.headers["etag"]
+        if name == "01-01-login.json":
+            self.session = ours["token"]
+        if name == "02-01-users-current.json":
+            self.actors[str(theirs["id"])] = str(ours["id"])
+        if name in ("03-01-project-create.json", "17-01-scratch-project-create.json"):
+            self.projects[str(theirs["id"])] = str(ours["id"])
+        if name == "08-01-app-user-create.json":
+            self.app_token = ours["token"]
+            self.actors[str(theirs["id"])] = str(ours["id"])
+            self.actors["16"] = str(ours["id"])  # step 19 was recorded with a second app user
+        if isinstance(ours, dict) and "@odata.nextLink" in ours:
+            self.next_link = ours["@odata.nextLink"]
+        for recorded, mine in _submission_times(theirs, ours):
+            self.times[recorded] = mine
+
+
+def _submission_times(theirs: Any, ours: Any) -> Iterator[tuple[str, str]]:
+    if isinstance(theirs, list) and isinstance(ours, list):
+        by_instance = {o["instanceId"]: o for o in ours if isinstance(o, dict) and "instanceId" in o}
+        for item in theirs:
+            if isinstance(item, dict) and item.get("instanceId") in by_instance and "createdAt" in item:
+                yield item["createdAt"], by_instance[item["instanceId"]]["createdAt"]
+
+
+def compare_json(expected: Any, actual: Any, path: str, key: str, out: list[str]) -> None:
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            out.append(f"{path}: expected an object, got {type(actual).__name__}")
+            return
+        if set(expected) != set(actual):
+            out.append(
+                f"{path}: keys differ: missing {sorted(set(expected) - set(actual))}, "
+                f"extra {sorted(set(actual) - set(expected))}"
+            )
+        for k in expected:
+            if k in actual:
+                compare_json(expected[k], actual[k], f"{path}.{k}", k, out)
+    elif isinstance(expected, list):
+        if not isinstance(actual, list):
+            out.append(f"{path}: expected a list, got {type(actual).__name__}")
+        elif len(expected) != len(actual):
+            out.append(f"{path}: expected {len(expected)} items, got {len(actual)}")
+        elif all(not isinstance(x, (dict, list)) for x in expected + actual):
+            if sorted(map(str, expected)) != sorted(map(str, actual)) and key not in VOLATILE_KEYS:
+                out.append(f"{path}: {expected} != {actual}")
+        else:
+            for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
+                compare_json(e, a, f"{path}[{i}]", key, out)
+    else:
+        kinds = (type(None), bool, (int, float), str)
+        if not any(isinstance(expected, k) and isinstance(actual, k) for k in kinds):
+            out.append(f"{path}: expected {expected!r}, got {actual!r}")
+        elif key in VOLATILE_KEYS or (isinstance(expected, str) and ISO_TIME.match(expected)):
+            return
+        elif isinstance(expected, str) and isinstance(actual, str):
+            if normalise(expected) != normalise(actual):
+                out.append(f"{path}: expected {expected!r}, got {actual!r}")
+        elif expected != actual:
+            out.append(f"{path}: expected {expected!r}, got {actual!r}")
+
+
+def etag_kind(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return (
+        "eventhash" if value.startswith('W/"eventhash:') else "weak" if value.startswith("W/") else "strong"
+    )
+
+
+def differences(exchange: dict[str, Any], response: requests.Response) -> tuple[list[str], Any, Any]:
+    recorded = exchange["response"]
+    out: list[str] = []
+    if response.status_code != recorded["status"]:
+        out.append(f"status {response.status_code} != {recorded['status']}: {response.text[:300]}")
+        return out, None, None
+    headers = {k.lower(): v for k, v in recorded["headers"].items()}
+    content_type = headers.get("content-type")
+    if (response.headers.get("content-type") or None) != content_type:
+        out.append(f"content-type {response.headers.get('content-type')!r} != {content_type!r}")
+    for name in CHECKED_HEADERS:
+        if response.headers.get(name) != headers.get(name.lower()):
+            out.append(f"header {name}: {response.headers.get(name)!r} != {headers.get(name.lower())!r}")
+    if etag_kind(response.headers.get("etag")) != etag_kind(headers.get("etag")):
+        out.append(f"ETag kind {response.headers.get('etag')!r} vs recorded {headers.get('etag')!r}")
+    if "location" in headers and normalise(response.headers.get("location", "")) != normalise(
+        headers["location"]
+    ):
+        out.append(f"Location {response.headers.get('location')!r} != {headers['location']!r}")
+    theirs = ours = None
+    body = recorded.get("body")
+    if content_type and content_type.startswith("application/json") and body:
+        theirs, ours = json.loads(body), response.json()
+        found: list[str] = []
+        compare_json(theirs, ours, "$", "", found)
+        allowed = ALLOWED.get(exchange["file"], {})
+        out += [f for f in found if f.split(":", 1)[0] not in allowed]
+    elif content_type and "xml" in content_type and body is not None:
+        if normalise(body) != normalise(response.text):
+            out.append(
+                f"XML differs:\n{normalise(response.text)[:600]}\n--- recorded ---\n{normalise(body)[:600]}"
+            )
+    elif content_type == "application/zip":
+        out += compare_zip(recorded["body_summary"], response.content)
+    elif (
+        content_type
+        and content_type.startswith("text/csv")
+        and body is not None
+        and "/submissions.csv" in exchange["request"]["path"]
+    ):
+        recorded_lines, our_lines = body.splitlines(), response.text.splitlines()
+        if recorded_lines[:1] != our_lines[:1] or len(recorded_lines) != len(our_lines):
+            out.append(
+                f"CSV differs: {our_lines[:1]} ({len(our_lines)} lines) vs {recorded_lines[:1]} "
+                f"({len(recorded_lines)} lines)"
+            )
+    elif content_type and content_type.startswith("text/") and body is not None and body != response.text:
+        out.append(f"body differs: {response.text[:300]!r}")
+    elif "body_summary" in recorded and recorded["body_summary"].get("size") != len(response.content):
+        out.append(f"body size {len(response.content)} != {recorded['body_summary']['size']}")
+    return out, theirs, ours
+
+
+def compare_zip(summary: dict[str, Any], content: bytes) -> list[str]:
+    archive = zipfile.ZipFile(io.BytesIO(content))
+    names = [m.filename for m in archive.infolist()]
+    expected = [m["name"] for m in summary["zip_members"]]
+    out = [] if names == expected else [f"zip members {names} != {expected}"]
+    for member in summary["zip_members"]:
+        if member["name"].endswith(".csv") and member["name"] in names:
+            lines = archive.read(member["name"]).decode().splitlines()
+            if lines[:1] != member["first_3_lines"][:1] or len(lines) != member["line_count"]:
+                out.append(
+                    f"{member['name']}: {lines[:1]} ({len(lines)} lines) vs "
+                    f"{member['first_3_lines'][:1]} ({member['line_count']} lines)"
+                )
+    return out
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
+    server = SandboxServer(
+        data_dir=tmp_path_factory.mktemp("contract"),
+        admin_email=RECORDED_ADMIN,
+        admin_password=ADMIN_PASSWORD,
+    ).start()
+    state = Replay(server)
+    yield state
+    server.stop()
+    passed = sum(1 for r in state.results.values() if r == "passed")
+    print(
+        f"\ncontract replay: {passed} of {len(ALL)} exchanges replayed and passing, "
+        f"{len(SKIPPED)} skipped: {sorted(SKIPPED)}"
+    )
+
+
+@pytest.mark.parametrize("exchange", ALL, ids=[e["file"].removesuffix(".json") for e in ALL])
+def test_exchange(replay: Replay, exchange: dict[str, Any]) -> None:
+    name = exchange["file"]
+    if name in SKIPPED:
+        replay.results[name] = "skipped"
+        pytest.skip(SKIPPED[name])
+    response = replay.send(exchange)
+    problems, theirs, ours = differences(exchange, response)
+    if response.status_code == exchange["response"]["status"]:
+        replay.learn(exchange, response, ours, theirs)
+    replay.results[name] = "passed" if not problems else "failed"
+    assert not problems, "\n".join(problems)
+
+
+def test_replayed_count(replay: Replay) -> None:
+    """The whole recording replays: report the count, and require at least 100."""
+    if len(replay.results) < len(ALL):
+        pytest.skip("only part of the recording was replayed")
+    passed = sum(1 for r in replay.results.values() if r == "passed")
+    print(f"\nreplayed and passing: {passed} of {len(ALL)}")
+    assert passed >= 100
