@@ -165,5 +165,27 @@ def teams(
     console.print(f"QR codes: [bold]{sheet.sheet.resolve()}[/bold] (credentials: print, hand out, do not share)")
 
 
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8383,
+    data_dir: Annotated[Path, typer.Option(help="Where the sandbox keeps its SQLite file and blobs.")] = Path(
+        "build/sandbox"),
+    admin_email: Annotated[str, typer.Option(help="The web user to create.")] = "admin@example.org",
+    domain: Annotated[str | None, typer.Option(help="Public base URL for absolute links.")] = None,
+) -> None:
+    """Serve a local ODK Central-compatible server for tests, demos and training (Ctrl-C stops it).
+
+    The admin password comes from CONSULT_SANDBOX_ADMIN_PASSWORD (default: sandbox-admin-password)."""
+    import os
+
+    from consult.sandbox import serve
+    from consult.sandbox.server import DEFAULT_ADMIN_PASSWORD, PASSWORD_ENV
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    console.print(f"ODK Central sandbox on [bold]http://127.0.0.1:{port}[/bold], data in {data_dir}, "
+                  f"user {admin_email}")
+    serve("127.0.0.1", port, data_dir, domain, admin_email, os.environ.get(PASSWORD_ENV, DEFAULT_ADMIN_PASSWORD))
+
+
 if __name__ == "__main__":
     app()
