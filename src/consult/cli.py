@@ -166,6 +166,60 @@ def teams(
 
 
 @app.command()
+def sync(
+    form: Annotated[list[str] | None, typer.Option("--form", help="Only this form (repeatable).")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Pull everything and mark purged submissions.")] = False,
+    write_back: Annotated[bool, typer.Option("--write-back", help="Mark quarantined submissions `hasIssues` "
+                                                                   "in Central with a comment saying why.")] = False,
+    db: Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL (default CONSULT_DATABASE_URL, then "
+                                                        "sqlite:///reporting.db).")] = None,
+    build_dir: BuildDir = Path("build/forms"),
+    central_config: CentralConfigFile = None,
+    project: Annotated[str | None, typer.Option(help="Project name or id (default: from the config).")] = None,
+) -> None:
+    """Pull, validate and load the submissions into the reporting database (the sync-submissions flow)."""
+    import os
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from consult.central import CentralConfigError, CentralError
+    from consult.sync import SyncSummary
+
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.sync_submissions import sync_submissions
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        bars: dict[str, int] = {}
+
+        def show(summary: SyncSummary) -> None:
+            if summary.form_id not in bars:
+                bars[summary.form_id] = progress.add_task(summary.form_id, total=None)
+            note = "not modified" if summary.not_modified else f"{summary.quarantined} quarantined"
+            progress.update(bars[summary.form_id], completed=summary.pulled, total=summary.expected,
+                            description=f"{summary.form_id} ({note})")
+
+        try:
+            summaries = sync_submissions(forms=form, full=full, write_back=write_back, project=project,
+                                         build_dir=str(build_dir), database=db,
+                                         central_config=str(central_config) if central_config else None,
+                                         progress=show)
+        except (CentralConfigError, CentralError, ValueError, OSError) as exc:
+            errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(1) from None
+    table = Table(title="sync")
+    for column in ("form", "pulled", "new", "updated", "deleted", "purged", "valid", "quarantined",
+                   "written back", "seconds"):
+        table.add_column(column, justify="left" if column == "form" else "right")
+    for s in summaries:
+        table.add_row(s.form_id + (" (not modified)" if s.not_modified else ""), *map(str, (
+            s.pulled, s.new, s.updated, s.deleted, s.purged, s.valid, s.quarantined, s.written_back)),
+            f"{s.seconds:.2f}")
+    console.print(table)
+
+
+@app.command()
 def sandbox(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8383,
     data_dir: Annotated[Path, typer.Option(help="Where the sandbox keeps its SQLite file and blobs.")] = Path(

@@ -81,6 +81,8 @@ class ODataPage:
     """Rows matching the query in all (Central repeats it on every page)."""
     etag: str | None
     not_modified: bool = False
+    served_at: datetime | None = None
+    """Central's clock when it answered (the Date header): changes after it belong to the next pull."""
 
     @property
     def last_change(self) -> datetime | None:
@@ -109,9 +111,19 @@ def pull_submissions(central: CentralSession, query: SubmissionQuery, etag: str 
                                "the OData page is not valid JSON (cut off?)") from None
         if not isinstance(body, dict) or not isinstance(body.get("value"), list):
             raise CentralError("GET", response.url, response.status_code, "the OData page has no 'value' list")
-        yield ODataPage(number, body["value"], body.get("@odata.count"), response.headers.get("ETag"))
+        yield ODataPage(number, body["value"], body.get("@odata.count"), response.headers.get("ETag"),
+                        served_at=_served_at(response.headers.get("Date")))
         url, params, headers = body.get("@odata.nextLink"), None, {}
         number += 1
+
+
+def _served_at(header: str | None) -> datetime | None:
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(header) if header else None
+    except (TypeError, ValueError):
+        return None
 
 
 def count_submissions(central: CentralSession, query: SubmissionQuery) -> int:

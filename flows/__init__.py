@@ -1,0 +1,1 @@
+"""Prefect flows: orchestration only; the logic they call lives in `consult`."""

@@ -1,0 +1,58 @@
+"""Prefect flow: bring every new or changed consultation from ODK Central into the reporting DB.
+
+Per form, concurrently: pull → validate → load (one task, retried on network errors);
+then a run summary as a Prefect table artifact. The logic is in `consult.sync`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from consult.sync import ProgressCallback, SyncOptions, SyncPlan, SyncSummary, is_transient, plan_sync, \
+    sync_planned_form
+
+
+def _network_failure(task, task_run, state) -> bool:
+    return is_transient(state.result(raise_on_failure=False))
+
+
+@task(cache_policy=NO_CACHE)
+def plan(build_dir: str, forms: list[str] | None, project: str | None, database: str | None,
+         central_config: str | None, options: SyncOptions) -> SyncPlan:
+    return plan_sync(Path(build_dir), forms, project, database, Path(central_config) if central_config else None,
+                     options)
+
+
+@task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=_network_failure,
+      task_run_name="sync {form_id}")
+def sync_form(sync_plan: SyncPlan, form_id: str, progress: ProgressCallback | None = None) -> SyncSummary:
+    return sync_planned_form(sync_plan, form_id, progress)
+
+
+@task(cache_policy=NO_CACHE)
+def publish_summary(summaries: list[SyncSummary]) -> None:
+    create_table_artifact(key="sync-summary", table=[s.as_row() for s in summaries],
+                          description="Submissions pulled, loaded, quarantined and written back, per form")
+
+
+@flow(name="sync-submissions", log_prints=True)
+def sync_submissions(forms: list[str] | None = None, full: bool = False, write_back: bool = False,
+                     project: str | None = None, build_dir: str = "build/forms", database: str | None = None,
+                     central_config: str | None = None, page_size: int = 1000,
+                     progress: ProgressCallback | None = None) -> list[SyncSummary]:
+    """`database` defaults to CONSULT_DATABASE_URL, then sqlite:///reporting.db; Central's
+    credentials come from the environment or the pyodk config, never from parameters."""
+    options = SyncOptions(full=full, write_back=write_back, page_size=page_size)
+    sync_plan = plan(build_dir, forms, project, database, central_config, options)
+    summaries = [future.result() for future in
+                 [sync_form.submit(sync_plan, form_id, progress) for form_id in sync_plan.form_ids]]
+    publish_summary(summaries)
+    return summaries
+
+
+if __name__ == "__main__":
+    sync_submissions()

@@ -1,0 +1,93 @@
+"""One page of FormRecords as pandas DataFrames, the shape both GX and the domain rules read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pandas as pd
+
+from consult.forms.schema import FormSchema
+from consult.warehouse.records import INSTANCE, PARENT, ROW, FormLayout, FormRecords, TableKind, TableLayout
+
+from .fields import FORM_TABLE, require_fields
+from .report import Failure, ValidationContext
+
+__all__ = ["FORM_TABLE", "Page", "PageRule", "answer_column", "require_fields", "table_frame",
+           "visible_columns"]
+
+
+def table_frame(table: TableLayout, rows: list[dict]) -> pd.DataFrame:
+    columns = [*table.key_columns, *(c.name for c in table.columns)]
+    return pd.DataFrame.from_records(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+
+
+@dataclass
+class Page:
+    schema: FormSchema
+    records: FormRecords
+    context: ValidationContext
+    frames: dict[str, pd.DataFrame] = field(init=False)
+    _scoped: dict[str, pd.DataFrame] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        rows = self.records.rows
+        self.frames = {t.key: table_frame(t, rows.get(t.key, [])) for t in self.records.layout.tables}
+
+    def table(self, key: str) -> TableLayout:
+        return self.records.layout.table(key)
+
+    def scoped(self, key: str) -> pd.DataFrame:
+        """A table's rows with the columns of the rows that own them, so `${x}` resolves anywhere below x.
+
+        Field names are unique within a form, so joined columns never collide; key columns
+        of the owners are dropped.
+        """
+        if key not in self._scoped:
+            frame = self.frames[key]
+            table = self.table(key)
+            if table.parent is not None and table.kind is TableKind.REPEAT:
+                parent = self.table(table.parent)
+                owner_keys = [c for c in parent.key_columns if c not in (INSTANCE, ROW)]
+                owner = self.scoped(parent.key).drop(columns=owner_keys)
+                if parent.kind is TableKind.FORM:
+                    frame = frame.merge(owner, on=INSTANCE, how="left", validate="many_to_one")
+                else:
+                    owner = owner.drop(columns=[INSTANCE]).rename(columns={ROW: PARENT})
+                    frame = frame.merge(owner, on=PARENT, how="left", validate="many_to_one")
+                frame.index = self.frames[key].index
+            self._scoped[key] = frame
+        return self._scoped[key]
+
+
+def answer_column(table: TableLayout, field: str) -> str:
+    """The column saying whether a field was answered (a geopoint's first of four)."""
+    return next(c.name for c in table.columns if c.field == field)
+
+
+def visible_columns(layout: FormLayout, key: str) -> set[str]:
+    """Columns visible in `Page.scoped(key)`: the table's and its owners'."""
+    names: set[str] = set()
+    table: TableLayout | None = layout.table(key)
+    while table is not None:
+        names |= {c.name for c in table.columns}
+        table = layout.table(table.parent) if table.parent is not None else None
+    return names
+
+
+class PageRule(Protocol):
+    """A check over a whole page that GX expectations cannot state simply."""
+
+    @property
+    def name(self) -> str:
+        """The rule name failures carry."""
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """Fields and repeats it reads."""
+
+    @property
+    def claims(self) -> frozenset[str]:
+        """Fields whose required-when-relevant check it makes itself, with a better message."""
+
+    def failures(self, page: Page) -> list[Failure]: ...

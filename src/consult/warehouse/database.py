@@ -1,0 +1,107 @@
+"""Which reporting database, and an engine set up the way the loader relies on.
+
+SQLite is the default (one file, nothing to run); PostgreSQL is production. On SQLite every
+transaction starts with `BEGIN IMMEDIATE`: a sync reads (duplicate keys, existing rows)
+before it writes, and a deferred transaction that another writer overtook in between fails
+at once with SQLITE_BUSY instead of waiting, so parallel form syncs would fail at random.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table, create_engine, event
+from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+
+ENV_VAR = "CONSULT_DATABASE_URL"
+DEFAULT_URL = "sqlite:///reporting.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def database_url(explicit: str | None = None) -> str:
+    """The URL given, else `$CONSULT_DATABASE_URL`, else `reporting.db` in the working directory."""
+    return explicit or os.environ.get(ENV_VAR) or DEFAULT_URL
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL as it may appear in logs and messages: the password masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _normalised(url: URL) -> URL:
+    """`postgresql://` and `postgres://` mean psycopg 3, the driver the project installs."""
+    if url.drivername in ("postgresql", "postgres"):
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def create_engine_for(url: str | URL, **engine_options: Any) -> Engine:
+    """An engine for the reporting database: SQLite in WAL mode with foreign keys and a busy
+    timeout, or PostgreSQL through psycopg 3."""
+    parsed = _normalised(make_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, **engine_options)
+        _configure_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            raise ValueError(f"{safe_url(parsed)}: the loader needs psycopg 3, use postgresql+psycopg://")
+        # No server-side prepared statements: their generic plans test `instance_id IN (...500 ids)`
+        # row by row on a table PostgreSQL has no statistics for yet, 10× slower on a first load.
+        connect_args = {"prepare_threshold": None} | engine_options.pop("connect_args", {})
+        return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **engine_options)
+    raise ValueError(f"unsupported reporting database {safe_url(parsed)}: use sqlite:/// or postgresql://")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, see below
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def upsert_into(conn: Connection, table: Table) -> PostgresqlInsert | SqliteInsert:
+    """The dialect's INSERT: both have `on_conflict_do_update` and `on_conflict_do_nothing`."""
+    if conn.dialect.name == "postgresql":
+        return postgresql_insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite_insert(table)
+    raise ValueError(f"unsupported reporting database dialect {conn.dialect.name!r}")
+
+
+def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows that all have the same keys, in the caller's transaction. PostgreSQL gets
+    them through COPY, several times faster than psycopg's executemany; SQLite's executemany
+    is already fast."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), list(rows))
+        return
+    columns = list(rows[0])
+    processors = [(i, process) for i, name in enumerate(columns)
+                  if (process := table.c[name].type.bind_processor(conn.dialect)) is not None]
+    quote = conn.dialect.identifier_preparer
+    copy_sql = (f"COPY {quote.format_table(table)} ({', '.join(quote.quote(name) for name in columns)}) "
+                "FROM STDIN")
+    with conn.connection.driver_connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
+        for row in rows:
+            values = [row[name] for name in columns]
+            for i, process in processors:
+                values[i] = process(values[i])
+            copy.write_row(values)

@@ -1,0 +1,276 @@
+"""Loading pages of FormRecords: the sync's hot path, and everything a sync writes.
+
+Every function takes the caller's `Connection` and never commits: a sync opens one
+`engine.begin()` per page and calls `load_page` and `advance_watermark` in it, so a page's
+rows, its validation results and the watermark commit together or not at all. Loading is
+an upsert by instance id, so a page loaded twice (a re-run after a kill, the pull's
+overlap) leaves the database as if it was loaded once.
+
+Rows go in bulk (COPY on PostgreSQL, executemany on SQLite) and deletes by IN lists of at
+most 500 ids: a page of 1000 submissions costs a few dozen round trips whatever its size.
+
+Duplicate interviews are judged form-wide, not per page (Central pages newest first, so a
+page check would never see the earlier interview before the later one): after each pass over
+the pages, `recheck_duplicates` reads every live submission's key (`interviews`), applies
+`DuplicateRule.across_form` and rewrites that rule's failures and the statuses they change,
+in the caller's transaction.
+
+This module is the one import a sync needs: the bookkeeping (`state`), failures and
+`snapshot` are re-exported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import MetaData, Table, bindparam, delete, select, update
+from sqlalchemy.engine import Connection
+
+from consult.forms.schema import FormSchema
+from consult.validate.duplicates import Interview, duplicate_rules
+from consult.warehouse.database import bulk_insert
+from consult.warehouse.failures import (
+    FailureRow,
+    chunks,
+    failures_hash,
+    replace_failures,
+    replace_rule_failures,
+)
+from consult.warehouse.records import INSTANCE, FormLayout, FormRecords, SubmissionSystem, parse_datetime
+from consult.warehouse.snapshot import plain, snapshot
+from consult.warehouse.state import (
+    Watermark,
+    advance_watermark,
+    read_watermark,
+    record_run_finish,
+    record_run_start,
+    record_write_back,
+    remember_etag,
+    written_back,
+)
+from consult.warehouse.tables import QUARANTINED, VALID, form_tables, submissions, validation_failures
+
+__all__ = [
+    "FailureRow",
+    "LoadCounts",
+    "Watermark",
+    "advance_watermark",
+    "failing_instances",
+    "failures_hash",
+    "interviews",
+    "load_page",
+    "mark_deleted",
+    "mark_purged",
+    "read_watermark",
+    "recheck_duplicates",
+    "record_run_finish",
+    "record_run_start",
+    "record_write_back",
+    "refresh_statuses",
+    "remember_etag",
+    "replace_rule_failures",
+    "snapshot",
+    "written_back",
+]
+
+
+@dataclass(frozen=True)
+class LoadCounts:
+    new: int = 0
+    """Submissions the database did not hold."""
+    updated: int = 0
+    """Submissions it held already (edited, reviewed, or simply pulled again)."""
+    unchanged: int = 0
+    """Of the `updated`, those whose OData row was identical to the stored one."""
+
+
+def _submission_row(project_id: int, system: SubmissionSystem, status: str,
+                    loaded_at: datetime) -> dict[str, Any]:
+    return {
+        "project_id": project_id, "form_id": system.form_id, "instance_id": system.instance_id,
+        "form_version": system.form_version, "current_version_id": system.current_version_id,
+        "instance_name": system.instance_name, "submitter_id": system.submitter_id,
+        "submitter_name": system.submitter_name, "device_id": system.device_id,
+        "submission_date": system.submission_date, "updated_at": system.updated_at,
+        "deleted_at": system.deleted_at, "purged_at": None, "review_state": system.review_state,
+        "edits": system.edits, "attachments_present": system.attachments_present,
+        "attachments_expected": system.attachments_expected, "validation_status": status,
+        "raw_json": system.raw_json, "loaded_at": loaded_at,
+    }
+
+
+def _stored_raw_json(conn: Connection, project_id: int, form_id: str,
+                     instance_ids: Sequence[str]) -> dict[str, str]:
+    s = submissions.c
+    return {row.instance_id: row.raw_json for chunk in chunks(instance_ids)
+            for row in conn.execute(select(s.instance_id, s.raw_json).where(
+                s.project_id == project_id, s.form_id == form_id, s.instance_id.in_(chunk)))}
+
+
+def _status(instance_id: str, statuses: Mapping[str, str], failed: set[str]) -> str:
+    status = statuses.get(instance_id) or (QUARANTINED if instance_id in failed else VALID)
+    if status not in (VALID, QUARANTINED):
+        raise ValueError(f"validation status of {instance_id} is {status!r}, "
+                         f"not {VALID!r} or {QUARANTINED!r}")
+    return status
+
+
+def load_page(conn: Connection, project_id: int, records: FormRecords, statuses: Mapping[str, str],
+              failures: Sequence[FailureRow]) -> LoadCounts:
+    """Upsert a page of submissions with all their rows and failures (see the module docstring).
+
+    An edit replaces a submission's repeat and choice rows wholesale: Central's repeat `__id`s
+    are positional, so row 3 of an edit is not row 3 of the original. `statuses` maps instance
+    id → `valid` | `quarantined`; a submission missing from it is quarantined iff it has failures.
+    The layout's columns must exist: call `ensure_schema` with the layout first.
+    """
+    ids = records.instance_ids
+    if len(set(ids)) != len(ids):
+        raise ValueError("a page lists the same submission twice")
+    form_id = records.layout.form_id
+    stored = _stored_raw_json(conn, project_id, form_id, ids)
+    failed = {f.instance_id for f in failures}
+    loaded_at = datetime.now(UTC)
+    _replace_submissions(conn, project_id, form_id, list(stored), [
+        _submission_row(project_id, s, _status(s.instance_id, statuses, failed), loaded_at)
+        for s in records.submissions])
+    _replace_rows(conn, records)
+    replace_failures(conn, project_id, form_id, ids, failures)
+    unchanged = sum(1 for s in records.submissions if stored.get(s.instance_id) == s.raw_json)
+    return LoadCounts(new=len(ids) - len(stored), updated=len(stored), unchanged=unchanged)
+
+
+def _replace_submissions(conn: Connection, project_id: int, form_id: str, stored_ids: Sequence[str],
+                         rows: list[dict[str, Any]]) -> None:
+    """An upsert as a delete of the stored rows and one bulk insert: on PostgreSQL that insert
+    is a COPY, where INSERT ... ON CONFLICT would go row by row."""
+    s = submissions.c
+    for chunk in chunks(stored_ids):
+        conn.execute(delete(submissions).where(
+            s.project_id == project_id, s.form_id == form_id, s.instance_id.in_(chunk)))
+    bulk_insert(conn, submissions, rows)
+
+
+def _replace_rows(conn: Connection, records: FormRecords) -> None:
+    """Children go before their form row (foreign keys), and come back after it."""
+    tables = form_tables(records.layout)
+    ordered = [tables[t.key] for t in records.layout.tables]
+    for chunk in chunks(records.instance_ids):
+        for table in reversed(ordered):
+            conn.execute(delete(table).where(table.c[INSTANCE].in_(chunk)))
+    for table_layout, table in zip(records.layout.tables, ordered, strict=True):
+        bulk_insert(conn, table, records.rows.get(table_layout.key, []))
+
+
+def _deleted_at(value: datetime | str | None) -> datetime:
+    moment = parse_datetime(value) if isinstance(value, str) else value
+    if moment is None:
+        raise ValueError("a deleted submission without deletedAt")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _set_by_id(conn: Connection, project_id: int, form_id: str, column: str,
+               values: Mapping[str, datetime | None]) -> None:
+    """One executemany UPDATE setting `column` per instance id."""
+    if not values:
+        return
+    s = submissions.c
+    conn.execute(update(submissions).where(
+        s.project_id == project_id, s.form_id == form_id, s.instance_id == bindparam("b_instance_id"),
+    ).values({column: bindparam("b_value")}),
+        [{"b_instance_id": instance_id, "b_value": value} for instance_id, value in values.items()])
+
+
+def mark_deleted(conn: Connection, project_id: int, form_id: str,
+                 rows: Iterable[tuple[str, datetime | str | None]]) -> int:
+    """Record Central's soft deletes (instance id, deletedAt as datetime or OData text); returns
+    how many stored submissions changed. Their rows stay: reports filter on `deleted_at`."""
+    wanted = {instance_id: _deleted_at(deleted_at) for instance_id, deleted_at in rows}
+    s = submissions.c
+    changed: dict[str, datetime | None] = {}
+    for chunk in chunks(list(wanted)):
+        for instance_id, deleted_at in conn.execute(select(s.instance_id, s.deleted_at).where(
+                s.project_id == project_id, s.form_id == form_id, s.instance_id.in_(chunk))):
+            if deleted_at != wanted[instance_id]:
+                changed[instance_id] = wanted[instance_id]
+    _set_by_id(conn, project_id, form_id, "deleted_at", changed)
+    return len(changed)
+
+
+def mark_purged(conn: Connection, project_id: int, form_id: str, live_ids: set[str],
+                at: datetime | None = None) -> int:
+    """Stamp `purged_at` on stored, undeleted submissions Central no longer has at all, and clear
+    it on any that are back; returns how many were newly purged. `live_ids` must be complete."""
+    s = submissions.c
+    stored = conn.execute(select(s.instance_id, s.purged_at).where(
+        s.project_id == project_id, s.form_id == form_id, s.deleted_at.is_(None))).all()
+    moment = at or datetime.now(UTC)
+    purged = {i: moment for i, purged_at in stored if purged_at is None and i not in live_ids}
+    back = {i: None for i, purged_at in stored if purged_at is not None and i in live_ids}
+    _set_by_id(conn, project_id, form_id, "purged_at", purged | back)
+    return len(purged)
+
+
+def interviews(conn: Connection, project_id: int, form_id: str, table_name: str,
+               columns: Sequence[str]) -> list[Interview]:
+    """(instance id, submission date, values of `columns`) of every live submission of a form
+    (neither deleted nor purged), ordered by instance id in the database's collation (the rule
+    orders them itself): what a form-wide duplicate rule judges.
+    Values come as stored (NULLs kept, dates as dates, timestamps aware); the rule normalises
+    keys itself (case, spacing, Unicode form), so matching happens there, not in SQL."""
+    table = Table(table_name, MetaData(), autoload_with=conn)
+    s = submissions.c
+    query = (select(table.c[INSTANCE], s.submission_date, *(table.c[c] for c in columns))
+             .join(submissions, s.instance_id == table.c[INSTANCE])
+             .where(s.project_id == project_id, s.form_id == form_id, s.deleted_at.is_(None),
+                    s.purged_at.is_(None))
+             .order_by(table.c[INSTANCE]))
+    return [(instance_id, plain(submitted), tuple(plain(v) for v in values))
+            for instance_id, submitted, *values in conn.execute(query)]
+
+
+def failing_instances(conn: Connection, project_id: int, form_id: str, except_rule: str) -> set[str]:
+    """Submissions of a form with failures of any rule but `except_rule`: those a duplicate rule
+    never takes as the original interview."""
+    f = validation_failures.c
+    return set(conn.execute(select(f.instance_id).distinct().where(
+        f.project_id == project_id, f.form_id == form_id, f.rule != except_rule)).scalars())
+
+
+def refresh_statuses(conn: Connection, project_id: int, form_id: str, instance_ids: Iterable[str]) -> None:
+    """Each of these submissions becomes quarantined when it has any failure left, valid otherwise
+    (ids the database does not hold are ignored)."""
+    ids = sorted(set(instance_ids))
+    f, s = validation_failures.c, submissions.c
+    for chunk in chunks(ids):
+        failing = set(conn.execute(select(f.instance_id).distinct().where(
+            f.project_id == project_id, f.form_id == form_id, f.instance_id.in_(chunk))).scalars())
+        for status, members in ((QUARANTINED, [i for i in chunk if i in failing]),
+                                (VALID, [i for i in chunk if i not in failing])):
+            if members:
+                conn.execute(update(submissions).where(
+                    s.project_id == project_id, s.form_id == form_id, s.instance_id.in_(members),
+                ).values(validation_status=status))
+
+
+def recheck_duplicates(conn: Connection, project_id: int, schema: FormSchema, layout: FormLayout) -> set[str]:
+    """Judge the form's duplicate rules over every live submission it holds, rewrite their
+    failures and the statuses that changed; returns the submissions whose duplicate failures
+    changed (so whose status may have). Call it after a pass over the pages (and after marking
+    deletions), in one transaction: calling it again without changes in between returns an
+    empty set and writes nothing."""
+    form_id = schema.form_id
+    changed: set[str] = set()
+    for rule in duplicate_rules(schema):
+        judged = rule.across_form(
+            schema, interviews(conn, project_id, form_id, layout.table(rule.table_key).name, rule.columns),
+            failing_instances(conn, project_id, form_id, except_rule=rule.name))
+        rows = [FailureRow(project_id, form_id, f.instance_id, f.rule, f.column, f.row_id, f.value,
+                           f.message_vi, f.message_en) for f in judged]
+        rule_changed = replace_rule_failures(conn, project_id, form_id, rule.name, rows)
+        refresh_statuses(conn, project_id, form_id, rule_changed)
+        changed |= rule_changed
+    return changed

@@ -1,0 +1,330 @@
+"""Central's OData rows → rows of the reporting tables, typed from the FormSchema.
+
+The layout is derived from FormSchema alone: a table per form (one row per submission),
+a table per repeat (one row per repeat entry, keyed by Central's positional `__id`) and a
+table per select_multiple (one row per chosen option), so analysts count choices with a
+GROUP BY instead of string splitting. Key columns start with `_`, which form field names
+never do (lint forbids it), so they can never collide.
+
+Values that do not fit their type (Central accepts anything) become NULL here and are
+reported as `ValueProblem`s, which validation turns into quarantine reasons: the raw JSON
+of every submission is kept, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from consult.forms.schema import ROOT_TABLE, DataType, Field, FormSchema, Repeat
+
+MAX_IDENTIFIER = 63
+INSTANCE = "_instance_id"
+ROW = "_row_id"
+PARENT = "_parent_row_id"
+POSITION = "_position"
+VALUE = "value"
+META_COLUMNS = {"instanceName": "instance_name"}
+"""meta/instanceID is the newest version's id after an edit; the key is `__id`, kept in `_instance_id`."""
+
+
+class TableKind(StrEnum):
+    FORM = "form"
+    REPEAT = "repeat"
+    CHOICES = "choices"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: DataType
+    """INTEGER, DECIMAL, DATE, DATETIME or STRING: geopoints are split, selects stored as text."""
+    field: str | None = None
+    part: str | None = None
+    """For a geopoint, which of lon/lat/alt/accuracy."""
+
+
+def table_name(*parts: str) -> str:
+    """`province_consultation__members`; names past PostgreSQL's 63 characters keep a hash suffix."""
+    name = "__".join(parts)
+    if len(name) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[:MAX_IDENTIFIER - 9]}_{digest}"
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    key: str
+    """`""` for the form table, else the repeat's or the select_multiple field's name."""
+    name: str
+    kind: TableKind
+    columns: tuple[Column, ...]
+    parent: str | None = None
+    """Key of the table whose rows own these rows (None for the form table)."""
+    fields: tuple[str, ...] = ()
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        if self.kind is TableKind.FORM:
+            return (INSTANCE,)
+        if self.kind is TableKind.REPEAT:
+            return (ROW, INSTANCE, PARENT, POSITION)
+        return (INSTANCE, ROW, VALUE)
+
+
+def _columns(fields: list[Field]) -> tuple[Column, ...]:
+    columns = []
+    for f in fields:
+        if f.data_type is DataType.GEOPOINT:
+            columns += [Column(f"{f.column}_{part}", DataType.DECIMAL, f.name, part)
+                        for part in ("lon", "lat", "alt", "accuracy")]
+        elif f.xpath.endswith("/meta/instanceID"):
+            continue
+        else:
+            storage = f.data_type if f.data_type in (DataType.INTEGER, DataType.DECIMAL, DataType.DATE,
+                                                       DataType.DATETIME) else DataType.STRING
+            columns.append(Column(META_COLUMNS.get(f.name, f.column), storage, f.name))
+    return tuple(columns)
+
+
+@dataclass(frozen=True)
+class FormLayout:
+    form_id: str
+    tables: tuple[TableLayout, ...]
+
+    @classmethod
+    def of(cls, schema: FormSchema) -> FormLayout:
+        key_of_table = {ROOT_TABLE: ""} | {r.table: r.name for r in schema.repeats}
+        tables = []
+        for table, key in key_of_table.items():
+            fields = schema.fields_in(table)
+            repeat = next((r for r in schema.repeats if r.table == table), None)
+            tables.append(TableLayout(
+                key=key,
+                name=table_name(schema.form_id, *([key] if key else [])),
+                kind=TableKind.REPEAT if repeat else TableKind.FORM,
+                columns=_columns(fields),
+                parent=key_of_table[repeat.parent_table] if repeat else None,
+                fields=tuple(f.name for f in fields),
+            ))
+            for f in fields:
+                if f.data_type is DataType.SELECT_MULTIPLE:
+                    tables.append(TableLayout(key=f.name, name=table_name(schema.form_id, f.name),
+                                              kind=TableKind.CHOICES, columns=(), parent=key, fields=(f.name,)))
+        return cls(schema.form_id, tuple(tables))
+
+    def table(self, key: str) -> TableLayout:
+        return next(t for t in self.tables if t.key == key)
+
+
+@dataclass(frozen=True)
+class ValueProblem:
+    """A value Central accepted that does not fit its field's type."""
+
+    instance_id: str
+    field: str
+    value: Any
+    message: str
+    row_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SubmissionSystem:
+    """What Central knows about a submission beyond its answers: the `submissions` table."""
+
+    instance_id: str
+    form_id: str
+    form_version: str | None
+    current_version_id: str | None
+    instance_name: str | None
+    submitter_id: str | None
+    submitter_name: str | None
+    device_id: str | None
+    submission_date: datetime | None
+    updated_at: datetime | None
+    deleted_at: datetime | None
+    review_state: str | None
+    edits: int
+    attachments_present: int | None
+    attachments_expected: int | None
+    raw_json: str = field(repr=False)
+
+
+@dataclass
+class FormRecords:
+    """One page of one form's submissions, as rows of every reporting table."""
+
+    layout: FormLayout
+    submissions: list[SubmissionSystem] = field(default_factory=list)
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Table key → rows (column name → typed value)."""
+    problems: list[ValueProblem] = field(default_factory=list)
+
+    @property
+    def instance_ids(self) -> list[str]:
+        return [s.instance_id for s in self.submissions]
+
+
+def parse_datetime(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+_GEO_WKT = re.compile(r"^POINT\s*\(\s*(-?[\d.eE+-]+)\s+(-?[\d.eE+-]+)(?:\s+(-?[\d.eE+-]+))?\s*\)$")
+
+
+def _geopoint(value: Any) -> tuple[float | None, ...]:
+    if isinstance(value, dict) and isinstance(value.get("coordinates"), list):
+        coords = [float(c) for c in value["coordinates"]] + [None, None]
+        accuracy = (value.get("properties") or {}).get("accuracy")
+        return coords[0], coords[1], coords[2], None if accuracy is None else float(accuracy)
+    if isinstance(value, str) and (match := _GEO_WKT.match(value.strip())):
+        lon, lat, alt = (float(g) if g else None for g in match.groups())
+        return lon, lat, alt, None
+    if isinstance(value, str) and len(parts := value.split()) in (2, 3, 4):
+        lat, lon, *rest = (float(p) for p in parts)
+        return lon, lat, rest[0] if rest else None, rest[1] if len(rest) > 1 else None
+    raise ValueError("not a geopoint")
+
+
+def coerce(value: Any, data_type: DataType) -> Any:
+    """A JSON value in its column's type; raises ValueError when it does not fit."""
+    if value is None or value == "":
+        return None
+    if data_type in (DataType.INTEGER, DataType.DECIMAL):
+        number = _number(value)
+        if data_type is DataType.DECIMAL:
+            return number
+        if number != int(number):
+            raise ValueError("not an integer")
+        if not -2**63 <= number < 2**63:
+            raise ValueError("integer out of range")
+        return int(number)
+    if data_type is DataType.DATE:
+        return date.fromisoformat(str(value)[:10]) if re.match(r"^\d{4}-\d{2}-\d{2}$", str(value)) else _fail("date")
+    if data_type is DataType.DATETIME:
+        return parse_datetime(str(value))
+    if isinstance(value, (dict, list)):
+        raise ValueError("not a text value")
+    return str(value)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError("not a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("not a number") from None
+    if not math.isfinite(number):
+        raise ValueError("not a finite number")
+    return number
+
+
+def _fail(kind: str) -> Any:
+    raise ValueError(f"not a {kind}")
+
+
+def _at(row: dict, path: list[str]) -> Any:
+    value: Any = row
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _relative_path(repeat: Repeat, schema: FormSchema) -> list[str]:
+    parent = next((r for r in schema.repeats if r.table == repeat.parent_table), None)
+    base = parent.xpath if parent else f"/{schema.root}"
+    return repeat.xpath.removeprefix(base + "/").split("/")
+
+
+class RecordBuilder:
+    """Turns pages of one form's OData rows (`$expand=*`) into FormRecords."""
+
+    def __init__(self, schema: FormSchema):
+        self.schema = schema
+        self.layout = FormLayout.of(schema)
+        self._fields = {f.name: f for f in schema.fields}
+
+    def build(self, odata_rows: list[dict]) -> FormRecords:
+        records = FormRecords(self.layout, rows={t.key: [] for t in self.layout.tables})
+        for row in odata_rows:
+            instance_id = row.get("__id")
+            if not isinstance(instance_id, str) or not instance_id:
+                raise ValueError("an OData row has no __id")
+            records.submissions.append(self._system(instance_id, row))
+            self._table_row(records, self.layout.table(""), row, instance_id, None, None, None)
+        return records
+
+    def _system(self, instance_id: str, row: dict) -> SubmissionSystem:
+        system = row.get("__system") or {}
+        meta = row.get("meta") or {}
+
+        def number(key: str) -> int | None:
+            value = system.get(key)
+            return value if isinstance(value, int) else None
+
+        return SubmissionSystem(
+            instance_id=instance_id, form_id=self.schema.form_id, form_version=system.get("formVersion"),
+            current_version_id=meta.get("instanceID"), instance_name=meta.get("instanceName"),
+            submitter_id=None if system.get("submitterId") is None else str(system["submitterId"]),
+            submitter_name=system.get("submitterName"), device_id=system.get("deviceId"),
+            submission_date=parse_datetime(system.get("submissionDate")),
+            updated_at=parse_datetime(system.get("updatedAt")), deleted_at=parse_datetime(system.get("deletedAt")),
+            review_state=system.get("reviewState"), edits=number("edits") or 0,
+            attachments_present=number("attachmentsPresent"), attachments_expected=number("attachmentsExpected"),
+            raw_json=json.dumps(row, ensure_ascii=False, sort_keys=True),
+        )
+
+    def _table_row(self, records: FormRecords, table: TableLayout, row: dict, instance_id: str,
+                   row_id: str | None, parent_row_id: str | None, position: int | None) -> None:
+        out: dict[str, Any] = {INSTANCE: instance_id}
+        if table.kind is TableKind.REPEAT:
+            out |= {ROW: row_id, PARENT: parent_row_id, POSITION: position}
+        geo: dict[str, tuple] = {}
+        for column in table.columns:
+            f = self._fields[column.field]
+            raw = _at(row, f.odata_path)
+            try:
+                if column.part:
+                    if column.field not in geo:
+                        geo[column.field] = (None,) * 4 if raw in (None, "") else _geopoint(raw)
+                    value = geo[column.field][("lon", "lat", "alt", "accuracy").index(column.part)]
+                else:
+                    value = coerce(raw, column.data_type)
+            except (ValueError, TypeError) as exc:
+                geo.setdefault(column.field, (None,) * 4)
+                records.problems.append(ValueProblem(instance_id, f.name, raw, str(exc), row_id))
+                value = None
+            out[column.name] = value
+        records.rows[table.key].append(out)
+        for child in self.layout.tables:
+            if child.parent != table.key:
+                continue
+            if child.kind is TableKind.CHOICES:
+                raw = _at(row, self._fields[child.key].odata_path)
+                tokens = str(raw).split() if isinstance(raw, (str, int, float)) else []
+                records.rows[child.key] += [{INSTANCE: instance_id, ROW: row_id or "", VALUE: token}
+                                            for token in dict.fromkeys(tokens)]
+            else:
+                repeat = next(r for r in self.schema.repeats if r.name == child.key)
+                entries = _at(row, _relative_path(repeat, self.schema)) or []
+                if not isinstance(entries, list):
+                    records.problems.append(ValueProblem(instance_id, repeat.name, entries, "not a list of entries"))
+                    continue
+                for position, entry in enumerate(entries, start=1):
+                    entry_id = entry.get("__id") if isinstance(entry, dict) else None
+                    if not isinstance(entry_id, str):
+                        records.problems.append(ValueProblem(instance_id, repeat.name, entry, "entry without __id"))
+                        continue
+                    self._table_row(records, child, entry, instance_id, entry_id, row_id, position)

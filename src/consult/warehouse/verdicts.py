@@ -1,0 +1,47 @@
+"""What validation concluded, read back from the database: for run summaries and write-back."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.engine import Connection
+
+from consult.warehouse.failures import chunks
+from consult.warehouse.tables import QUARANTINED, VALID, submissions, validation_failures
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    valid: int = 0
+    quarantined: int = 0
+    failures_by_rule: dict[str, int] = field(default_factory=dict)
+
+
+def _live(project_id: int, form_id: str):
+    s = submissions.c
+    return and_(s.project_id == project_id, s.form_id == form_id, s.deleted_at.is_(None), s.purged_at.is_(None))
+
+
+def verdicts_of(conn: Connection, project_id: int, form_id: str, instance_ids: Iterable[str]) -> Verdicts:
+    """Statuses and failures (by rule) of these submissions, as they stand now."""
+    s, f = submissions.c, validation_failures.c
+    statuses: Counter[str] = Counter()
+    rules: Counter[str] = Counter()
+    for chunk in chunks(sorted(set(instance_ids))):
+        statuses.update(dict(conn.execute(
+            select(s.validation_status, func.count()).where(_live(project_id, form_id), s.instance_id.in_(chunk))
+            .group_by(s.validation_status)).tuples().all()))
+        rules.update(dict(conn.execute(
+            select(f.rule, func.count()).where(f.project_id == project_id, f.form_id == form_id,
+                                               f.instance_id.in_(chunk)).group_by(f.rule)).tuples().all()))
+    return Verdicts(statuses[VALID], statuses[QUARANTINED], dict(sorted(rules.items())))
+
+
+def quarantined_ids(conn: Connection, project_id: int, form_id: str) -> set[str]:
+    """Live submissions of a form that failed validation: the candidates for write-back."""
+    s = submissions.c
+    return set(conn.execute(select(s.instance_id).where(_live(project_id, form_id),
+                                                       s.validation_status == QUARANTINED)).scalars())

@@ -1,0 +1,1 @@
+"""Tests of the reporting database (consult.warehouse), on SQLite and PostgreSQL."""

@@ -1,0 +1,43 @@
+"""Choosing and opening the reporting database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from consult.warehouse.database import DEFAULT_URL, ENV_VAR, create_engine_for, database_url, safe_url
+
+
+def test_url_comes_from_the_argument_then_the_environment_then_the_default(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert database_url(None) == DEFAULT_URL == "sqlite:///reporting.db"
+    monkeypatch.setenv(ENV_VAR, "postgresql+psycopg://isg@db/reporting")
+    assert database_url(None) == "postgresql+psycopg://isg@db/reporting"
+    assert database_url("sqlite:///other.db") == "sqlite:///other.db"
+
+
+def test_messages_never_show_the_password() -> None:
+    url = "postgresql+psycopg://isg:s3cret-pw@db.example.org/reporting"
+    assert "s3cret-pw" not in safe_url(url)
+    with pytest.raises(ValueError) as error:
+        create_engine_for("mysql://isg:s3cret-pw@db/reporting")
+    assert "s3cret-pw" not in str(error.value)
+
+
+def test_plain_postgresql_urls_use_psycopg_3() -> None:
+    engine = create_engine_for("postgresql://isg@127.0.0.1:1/reporting")
+    assert engine.dialect.driver == "psycopg"
+    with pytest.raises(ValueError, match="psycopg 3"):
+        create_engine_for("postgresql+psycopg2://isg:s3cret-pw@127.0.0.1:1/reporting")
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'r.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30_000
+    engine.dispose()

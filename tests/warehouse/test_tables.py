@@ -1,0 +1,110 @@
+"""The tables derived from the five FormSchemas, and how they grow with new form versions."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import inspect, select, types
+from sqlalchemy.engine import Engine
+
+from consult.forms.schema import DataType, FormSchema
+from consult.warehouse.database import create_engine_for
+from consult.warehouse.records import FormLayout
+from consult.warehouse.tables import SchemaConflict, ensure_schema, form_tables
+
+from ..conftest import FORM_IDS, BuiltForms
+from .helpers import load_rows
+from .odata_rows import instance_id, odata_row
+
+SQL_KINDS = {DataType.INTEGER: types.Integer, DataType.DECIMAL: types.Float, DataType.DATE: types.Date,
+             DataType.DATETIME: types.DateTime, DataType.STRING: types.Text}
+
+
+def test_every_form_gets_its_tables_with_typed_columns(engine: Engine, built_forms: BuiltForms) -> None:
+    layouts = [FormLayout.of(built_forms.schema(form_id)) for form_id in FORM_IDS]
+    changes = ensure_schema(engine, layouts)
+    inspector = inspect(engine)
+    names = set(inspector.get_table_names())
+    assert {"submissions", "validation_failures", "watermarks", "sync_runs", "write_backs"} <= names
+    for layout in layouts:
+        for table in layout.tables:
+            assert table.name in names and table.name in changes.created_tables
+            reflected = {c["name"]: c["type"] for c in inspector.get_columns(table.name)}
+            assert set(table.key_columns) <= set(reflected)
+            for column in table.columns:
+                assert isinstance(reflected[column.name], SQL_KINDS[column.data_type]), (table.name, column)
+    province = inspector.get_columns("province_consultation")
+    geopoint = {"location_lon", "location_lat", "location_alt", "location_accuracy"}
+    assert geopoint <= {c["name"] for c in province}
+    assert ensure_schema(engine, layouts).created_tables == []
+
+
+def test_values_come_back_typed_in_utc_and_in_vietnamese(engine: Engine, province: FormSchema) -> None:
+    name = "Nguyễn Thị Hoà – Sở Kế hoạch và Đầu tư"
+    row = odata_row(province, 1, overrides={"respondent_name": name, "staff_days": 12, "budget_mvnd": 150.5,
+                                            "start_time": "2004-08-10T08:30:00.000+07:00"})
+    load_rows(engine, province, [row])
+    table = form_tables(FormLayout.of(province))[""]
+    with engine.connect() as conn:
+        stored = conn.execute(select(table).where(table.c._instance_id == instance_id(1))).one()
+    assert stored.respondent_name == name
+    assert stored.start_time.isoformat() == "2004-08-10T01:30:00+00:00"
+    assert (stored.staff_days, stored.budget_mvnd) == (12, 150.5)
+    assert stored.consultation_date.isoformat() == row["interview"]["consultation_date"]
+    lon, lat, _ = row["interview"]["location"]["coordinates"]
+    assert (stored.location_lon, stored.location_lat) == (lon, lat)
+    assert stored.location_accuracy == 8.3
+
+
+def _with_field(schema: FormSchema, name: str, data_type: DataType, version: str) -> FormSchema:
+    """The schema of a next form version with one field more (a copy of `comments`, retyped)."""
+    newer = schema.model_copy(deep=True)
+    template = newer.field("comments")
+    newer.fields.append(template.model_copy(update={
+        "name": name, "xpath": f"/{schema.root}/{name}", "odata_path": [name], "data_type": data_type}))
+    newer.version = version
+    return newer
+
+
+def test_a_new_form_version_adds_its_column_and_old_rows_keep_null(engine: Engine,
+                                                                   province: FormSchema) -> None:
+    load_rows(engine, province, [odata_row(province, 1)])
+    v2 = _with_field(province, "follow_up_notes", DataType.STRING, "2026112901")
+    changes = ensure_schema(engine, [FormLayout.of(v2)])
+    assert changes.added_columns == ["province_consultation.follow_up_notes"]
+    assert ensure_schema(engine, [FormLayout.of(v2)]).added_columns == []
+    load_rows(engine, v2, [odata_row(v2, 2, overrides={"follow_up_notes": "Gọi lại tuần sau"})])
+    table = form_tables(FormLayout.of(v2))[""]
+    with engine.connect() as conn:
+        notes = dict(conn.execute(select(table.c._instance_id, table.c.follow_up_notes)).all())
+    assert notes == {instance_id(1): None, instance_id(2): "Gọi lại tuần sau"}
+    load_rows(engine, province, [odata_row(province, 3)])  # an old-version submission still loads
+    assert ensure_schema(engine, [FormLayout.of(province)]).added_columns == []  # and nothing is dropped
+    assert "follow_up_notes" in {c["name"] for c in inspect(engine).get_columns("province_consultation")}
+
+
+def test_a_field_that_changes_type_between_versions_is_refused(engine: Engine, province: FormSchema) -> None:
+    v2 = _with_field(province, "follow_up_notes", DataType.STRING, "2")
+    v3 = _with_field(province, "follow_up_notes", DataType.INTEGER, "3")
+    with pytest.raises(SchemaConflict, match="follow_up_notes"):
+        ensure_schema(engine, [FormLayout.of(v2), FormLayout.of(v3)])
+
+
+def test_layouts_of_two_versions_merge_into_one_table(engine: Engine, province: FormSchema) -> None:
+    v2 = _with_field(province, "follow_up_notes", DataType.STRING, "2")
+    ensure_schema(engine, [FormLayout.of(v2), FormLayout.of(province)])
+    assert "follow_up_notes" in {c["name"] for c in inspect(engine).get_columns("province_consultation")}
+
+
+def test_syncs_starting_together_create_the_schema_once(db_url: str, built_forms: BuiltForms) -> None:
+    layouts = [FormLayout.of(built_forms.schema(form_id)) for form_id in FORM_IDS]
+    engines = [create_engine_for(db_url) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(len(engines)) as pool:
+            changes = list(pool.map(lambda engine: ensure_schema(engine, layouts), engines))
+    finally:
+        for engine in engines:
+            engine.dispose()
+    created = [name for change in changes for name in change.created_tables]
+    assert sorted(created) == sorted(set(created)) and "submissions" in created
