@@ -136,6 +136,7 @@ class FormSync:
         self.builder = RecordBuilder(schema)
         self.summary = SyncSummary(project_id, schema.form_id)
         self.seen: set[str] = set()
+        self.deleted: set[str] = set()
         self.today = options.today or datetime.now(UTC).date()
 
     def run(self) -> SyncSummary:
@@ -224,7 +225,8 @@ class FormSync:
             rows = [(row["__id"], (row.get("__system") or {}).get("deletedAt")) for row in page.rows]
             with self.engine.begin() as conn:
                 mark_deleted(conn, self.project_id, self.schema.form_id, rows)
-            self.summary.deleted += len(rows)
+            self.deleted.update(instance_id for instance_id, _ in rows)
+            self.summary.deleted = len(self.deleted)
 
     def _write_back(self) -> int:
         """Mark each newly quarantined submission `hasIssues` with a comment listing why, once."""

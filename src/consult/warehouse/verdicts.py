@@ -33,10 +33,10 @@ def verdicts_of(conn: Connection, project_id: int, form_id: str, instance_ids: I
     for chunk in chunks(sorted(set(instance_ids))):
         statuses.update(dict(conn.execute(
             select(s.validation_status, func.count()).where(_live(project_id, form_id), s.instance_id.in_(chunk))
-            .group_by(s.validation_status)).tuples().all()))
+            .group_by(s.validation_status)).all()))
         rules.update(dict(conn.execute(
             select(f.rule, func.count()).where(f.project_id == project_id, f.form_id == form_id,
-                                               f.instance_id.in_(chunk)).group_by(f.rule)).tuples().all()))
+                                               f.instance_id.in_(chunk)).group_by(f.rule)).all()))
     return Verdicts(statuses[VALID], statuses[QUARANTINED], dict(sorted(rules.items())))
 
 
