@@ -1,7 +1,8 @@
 """Prefect flow: bring every new or changed consultation from ODK Central into the reporting DB.
 
 Per form, concurrently: pull → validate → load (one task, retried on network errors);
-then a run summary as a Prefect table artifact. The logic is in `consult.sync`.
+then a run summary as a Prefect table artifact and the validation's Data Docs in
+`reports/validation/`. The logic is in `consult.sync` and `consult.validate`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,16 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from consult.sync import ProgressCallback, SyncOptions, SyncPlan, SyncSummary, is_transient, plan_sync, \
-    sync_planned_form
+from consult.sync import (
+    ProgressCallback,
+    SyncOptions,
+    SyncPlan,
+    SyncSummary,
+    is_transient,
+    plan_sync,
+    sync_planned_form,
+)
+from consult.validate import write_data_docs
 
 
 def _network_failure(task, task_run, state) -> bool:
@@ -39,10 +48,16 @@ def publish_summary(summaries: list[SyncSummary]) -> None:
                           description="Submissions pulled, loaded, quarantined and written back, per form")
 
 
+@task(cache_policy=NO_CACHE)
+def data_docs(reports_dir: str) -> str | None:
+    written = write_data_docs(Path(reports_dir))
+    return str(written) if written else None
+
+
 @flow(name="sync-submissions", log_prints=True)
 def sync_submissions(forms: list[str] | None = None, full: bool = False, write_back: bool = False,
                      project: str | None = None, build_dir: str = "build/forms", database: str | None = None,
-                     central_config: str | None = None, page_size: int = 1000,
+                     central_config: str | None = None, page_size: int = 1000, reports_dir: str = "reports",
                      progress: ProgressCallback | None = None) -> list[SyncSummary]:
     """`database` defaults to CONSULT_DATABASE_URL, then sqlite:///reporting.db; Central's
     credentials come from the environment or the pyodk config, never from parameters."""
@@ -51,6 +66,7 @@ def sync_submissions(forms: list[str] | None = None, full: bool = False, write_b
     summaries = [future.result() for future in
                  [sync_form.submit(sync_plan, form_id, progress) for form_id in sync_plan.form_ids]]
     publish_summary(summaries)
+    data_docs(reports_dir)
     return summaries
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from .enumerator.engine import EnumeratorEngine
 from .postgres import ThrowawayPostgres
 
 _database_numbers = itertools.count()
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # else a harmless telemetry traceback
 
 REPO = Path(__file__).resolve().parents[1]
 FORMS = FormSources(REPO / "forms")

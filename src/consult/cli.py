@@ -176,6 +176,7 @@ def sync(
     build_dir: BuildDir = Path("build/forms"),
     central_config: CentralConfigFile = None,
     project: Annotated[str | None, typer.Option(help="Project name or id (default: from the config).")] = None,
+    reports: Annotated[Path, typer.Option(help="Where the validation Data Docs go.")] = Path("reports"),
 ) -> None:
     """Pull, validate and load the submissions into the reporting database (the sync-submissions flow)."""
     import os
@@ -204,7 +205,7 @@ def sync(
             summaries = sync_submissions(forms=form, full=full, write_back=write_back, project=project,
                                          build_dir=str(build_dir), database=db,
                                          central_config=str(central_config) if central_config else None,
-                                         progress=show)
+                                         reports_dir=str(reports), progress=show)
         except (CentralConfigError, CentralError, ValueError, OSError) as exc:
             errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(1) from None
@@ -217,6 +218,8 @@ def sync(
             s.pulled, s.new, s.updated, s.deleted, s.purged, s.valid, s.quarantined, s.written_back)),
             f"{s.seconds:.2f}")
     console.print(table)
+    if (reports / "validation" / "index.html").is_file():
+        console.print(f"Data Docs: [bold]{(reports / 'validation' / 'index.html').resolve()}[/bold]")
 
 
 @app.command()

@@ -1,0 +1,110 @@
+"""The Prefect flows and `consult sync` as an analyst runs them, on Prefect's test harness."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from consult.cli import app
+
+from .conftest import FORM_IDS, REPO, BuiltForms
+from .fieldwork_central import PROJECT, Field, field_sandbox
+
+
+@pytest.fixture(scope="module")
+def prefect_api() -> Iterator[None]:
+    """One temporary Prefect API for the module: starting it costs ~15 s, a flow run then ~1 s."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def field(built_forms: BuiltForms) -> Iterator[Field]:
+    with field_sandbox(built_forms) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def central_env(field: Field, monkeypatch: pytest.MonkeyPatch) -> Field:
+    for key, value in field.env("sqlite:///unused.db").items():
+        if key.startswith("CONSULT_CENTRAL_"):
+            monkeypatch.setenv(key, value)
+    return field
+
+
+def _artifact_rows(key: str) -> list[dict]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def read() -> list:
+        async with get_client() as client:
+            return await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+
+    import json
+
+    (artifact, *_) = asyncio.run(read())
+    data = artifact.data
+    return json.loads(data) if isinstance(data, str) else data
+
+
+def test_sync_flow_loads_validates_writes_back_and_reports(prefect_api, central_env: Field, tmp_path: Path):
+    from flows.sync_submissions import sync_submissions
+
+    db = f"sqlite:///{tmp_path / 'reporting.db'}"
+    summaries = sync_submissions(build_dir=str(central_env.built.out_dir), database=db, write_back=True,
+                                 reports_dir=str(tmp_path / "reports"), page_size=50)
+    assert sorted(s.form_id for s in summaries) == sorted(FORM_IDS)
+    by_form = {s.form_id: s for s in summaries}
+    assert by_form["workshop_evaluation"].pulled == 48, "29 + 19 delegates"
+    mistakes = sum(1 for i in central_env.interviews if i.mistake)
+    assert sum(s.quarantined for s in summaries) == mistakes
+    assert sum(s.written_back for s in summaries) == mistakes
+    rows = _artifact_rows("sync-summary")
+    assert {r["form_id"] for r in rows} == set(FORM_IDS)
+    assert sum(int(r["quarantined"]) for r in rows) == mistakes
+    docs = tmp_path / "reports" / "validation" / "index.html"
+    assert docs.is_file() and "province_consultation" in docs.read_text(encoding="utf-8")
+
+    again = sync_submissions(build_dir=str(central_env.built.out_dir), database=db, write_back=True,
+                             reports_dir=str(tmp_path / "reports"), page_size=50)
+    assert [s.form_id for s in again if not s.not_modified or s.pulled] == [], [s.as_row() for s in again]
+
+
+def test_consult_sync_command_runs_the_flow_with_a_progress_table(prefect_api, central_env: Field, tmp_path: Path):
+    db = f"sqlite:///{tmp_path / 'reporting.db'}"
+    args = ["sync", "--build-dir", str(central_env.built.out_dir), "--db", db, "--reports", str(tmp_path / "r"),
+            "--form", "focal_point_registration", "--form", "workshop_evaluation"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    output = " ".join(first.output.split())
+    assert "focal_point_registration" in output and "workshop_evaluation" in output
+    assert central_env.server.admin_password not in first.output
+    second = CliRunner().invoke(app, args)
+    assert second.exit_code == 0 and second.output.count("(not modified)") == 2
+    unknown = CliRunner().invoke(app, ["sync", "--build-dir", str(central_env.built.out_dir), "--db", db,
+                                       "--form", "no_such_form"])
+    assert unknown.exit_code == 1 and "no_such_form" in unknown.output and "Traceback" not in unknown.output
+
+
+def test_deploy_flow_builds_publishes_and_makes_qr_codes(prefect_api, tmp_path: Path, monkeypatch):
+    from consult.sandbox import SandboxServer
+    from flows.deploy_forms import deploy_forms_flow
+
+    with SandboxServer() as server:
+        for key, value in {"CONSULT_CENTRAL_URL": server.url, "CONSULT_CENTRAL_USER": server.admin_email,
+                           "CONSULT_CENTRAL_PASSWORD": server.admin_password,
+                           "CONSULT_CENTRAL_PROJECT": PROJECT}.items():
+            monkeypatch.setenv(key, value)
+        args = dict(forms_dir=str(REPO / "forms"), build_dir=str(tmp_path / "build"),
+                    teams_file=str(REPO / "forms" / "teams.toml"), qr_dir=str(tmp_path / "teams"))
+        first = deploy_forms_flow(**args)
+        assert sorted(d.form_id for d in first) == sorted(FORM_IDS)
+        assert {str(d.action) for d in first} == {"created"}
+        assert (tmp_path / "teams" / "index.html").is_file()
+        assert {str(d.action) for d in deploy_forms_flow(**args)} == {"unchanged"}
