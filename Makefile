@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 ENGINE := tests/enumerator/node_modules/.package-lock.json
 
-.PHONY: demo test forms lint clean
+.PHONY: demo test forms lint clean browser
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,9 @@ $(INSTALLED): pyproject.toml
 $(ENGINE): tests/enumerator/package.json tests/enumerator/package-lock.json
 	npm ci --prefix tests/enumerator --no-audit --no-fund --loglevel=error
 
-## The main job on the embedded defaults: build and lint the five forms.
-demo: forms
+## The main job on the embedded defaults: a whole consultation round on a local sandbox Central.
+demo: $(INSTALLED)
+	$(VENV)/bin/consult demo
 
 forms: $(INSTALLED)
 	$(VENV)/bin/consult forms build
@@ -25,8 +26,15 @@ forms: $(INSTALLED)
 lint: $(INSTALLED)
 	$(VENV)/bin/consult forms lint
 
-## The whole test suite (installs Python deps and ODK's XForms engine first).
-test: $(INSTALLED) $(ENGINE)
+## Debian's Chromium and Noto fonts, for the test that renders the report as a reader sees it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq chromium fonts-noto-core >/dev/null; \
+	  else echo "install Debian's chromium and fonts-noto-core for the report test" >&2; exit 1; fi; }
+
+## The whole test suite (installs Python deps, ODK's XForms engine and Chromium first).
+test: $(INSTALLED) $(ENGINE) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

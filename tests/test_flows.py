@@ -15,13 +15,6 @@ from .conftest import FORM_IDS, REPO, BuiltForms
 from .fieldwork_central import PROJECT, Field, field_sandbox
 
 
-@pytest.fixture(scope="module")
-def prefect_api() -> Iterator[None]:
-    """One temporary Prefect API for the module: starting it costs ~15 s, a flow run then ~1 s."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture

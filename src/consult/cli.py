@@ -223,6 +223,28 @@ def sync(
 
 
 @app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Everything the demo makes (emptied first).")] = Path("build/demo"),
+    lang: Annotated[str, typer.Option(help="Language of the report: vi or en.")] = "vi",
+    seed: Annotated[int, typer.Option(help="Seed of the generated fieldwork.")] = 2004,
+) -> None:
+    """A whole consultation round here: sandbox Central, deploy, teams, fieldwork, sync, findings."""
+    from consult.demo import run_demo
+
+    result = run_demo(workdir, seed=seed, lang=lang, say=lambda line: console.print(f"• {escape(line)}"))
+    table = Table(title="sync")
+    for column in ("form", "pulled", "valid", "quarantined", "written back"):
+        table.add_column(column)
+    for s in result.summaries:
+        table.add_row(s.form_id, str(s.pulled), str(s.valid), str(s.quarantined), str(s.written_back))
+    console.print(table)
+    console.print(f"Demo done in {result.seconds:.0f} s. Open:")
+    for name, path in {"XForms": result.xforms, "QR sheet": result.qr_sheet, **result.reports}.items():
+        console.print(f"  {name:10} [bold]{path.resolve()}[/bold]")
+    console.print(f"  {'database':10} [bold]{result.database_url}[/bold]")
+
+
+@app.command()
 def sandbox(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8383,
     data_dir: Annotated[Path, typer.Option(help="Where the sandbox keeps its SQLite file and blobs.")] = Path(
@@ -242,6 +264,31 @@ def sandbox(
     console.print(f"ODK Central sandbox on [bold]http://127.0.0.1:{port}[/bold], data in {data_dir}, "
                   f"user {admin_email}")
     serve("127.0.0.1", port, data_dir, domain, admin_email, os.environ.get(PASSWORD_ENV, DEFAULT_ADMIN_PASSWORD))
+
+
+@app.command()
+def report(
+    db: Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL (default CONSULT_DATABASE_URL, then "
+                                                        "sqlite:///reporting.db).")] = None,
+    build_dir: BuildDir = Path("build/forms"),
+    lang: Annotated[str, typer.Option("--lang", help="Language of the report: vi (default) or en.")] = "vi",
+    out: Annotated[Path, typer.Option("--out", help="Where the report files are written.")] = Path("reports"),
+) -> None:
+    """Compile the consultation findings: an HTML report, an Excel workbook and a Markdown summary."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from consult.findings import LANGUAGES, compile_report
+
+    if lang not in LANGUAGES:
+        errors.print(f"[red]--lang must be vi or en, not {escape(lang)}")
+        raise typer.Exit(2)
+    try:
+        paths = compile_report(db, build_dir, lang, out)  # type: ignore[arg-type]  # checked just above
+    except (ValueError, OSError, SQLAlchemyError) as exc:
+        errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    for name, path in (("Report", paths.html), ("Workbook", paths.workbook), ("Summary", paths.markdown)):
+        console.print(f"{name}: [bold]{escape(str(path.resolve()))}[/bold]", soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -86,6 +86,7 @@ class SandboxServer:
         if self.data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="consult-sandbox-")
             self.data_dir = Path(self._tmp.name)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port(self.host)
         command = [
             sys.executable,

@@ -35,7 +35,7 @@ def write_data_docs(reports_dir: Path) -> Path | None:
     latest = gx_context.take_latest()
     if not latest:
         return None
-    site_dir = reports_dir / "validation"
+    site_dir = reports_dir.resolve() / "validation"
     shutil.rmtree(site_dir, ignore_errors=True)
     run = RunIdentifier(run_name="sync", run_time=datetime.now(UTC))
     with gx_context.LOCK:

@@ -9,6 +9,7 @@ The latest result per suite is kept for the Data Docs of the sync.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ def context() -> AbstractDataContext:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its INFO lines are about its temp dirs
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     ctx.data_sources.add_pandas(DATA_SOURCE)

@@ -1,0 +1,121 @@
+"""The demo: a whole consultation round on this machine, from the XLSForms to the findings.
+
+A sandbox Central on a free loopback port stands in for the ISG Office's server; the
+fieldwork generator plays the enumerators (with its ~5 % deliberate mistakes) and posts
+over OpenRosa as ODK Collect does; then the real sync flow runs with write-back, and the
+findings are compiled. Every step is the production code path; only the server and the
+enumerators are stand-ins.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from consult.central import (
+    BuiltForm,
+    CentralSession,
+    CentralSettings,
+    collect_session,
+    deploy_forms,
+    ensure_teams,
+    read_teams,
+    resolve_project,
+    submit,
+    write_qr_codes,
+)
+from consult.fieldwork import fieldwork
+from consult.forms import FormSchema, FormSources, build_forms
+from consult.sandbox import SandboxServer
+
+PROJECT = "ISG Consultations"
+Say = Callable[[str], None]
+
+
+@dataclass
+class DemoResult:
+    xforms: Path
+    qr_sheet: Path
+    database_url: str
+    interviews: int
+    mistakes: int
+    summaries: list = field(default_factory=list)
+    reports: dict[str, Path] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _build(forms_dir: Path, out: Path, say: Say) -> dict[str, FormSchema]:
+    sources = FormSources(forms_dir)
+    reports = build_forms(sources.xlsforms(), sources.media_dir, out)
+    problems = [str(i) for r in reports for i in r.issues if not r.ok]
+    if problems:
+        raise ValueError("the forms do not pass lint:\n" + "\n".join(problems))
+    say(f"built {len(reports)} forms into {out}")
+    return {r.compiled.schema.form_id: r.compiled.schema for r in reports if r.compiled}
+
+
+def run_demo(workdir: Path, forms_dir: Path = Path("forms"), seed: int = 2004, lang: str = "vi",
+             say: Say = print) -> DemoResult:
+    """Everything under `workdir` (emptied first), so the demo can be run again and again."""
+    started = time.perf_counter()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    build_dir = workdir / "forms"
+    schemas = _build(forms_dir, build_dir, say)
+    database_url = f"sqlite:///{(workdir / 'reporting.db').resolve()}"
+    with SandboxServer(data_dir=(workdir / "sandbox").resolve()) as server:
+        settings = CentralSettings(url=server.url, username=server.admin_email, password=server.admin_password,
+                                   project=PROJECT)
+        with CentralSession(settings) as central:
+            project_id = resolve_project(central, PROJECT)
+            deployed = deploy_forms(central, project_id, [BuiltForm.load(build_dir, f) for f in sorted(schemas)])
+            say(f"deployed {len(deployed)} forms to the sandbox Central at {server.url}")
+            teams = ensure_teams(central, project_id, read_teams(forms_dir / "teams.toml"))
+            sheet = write_qr_codes(settings.base_url, project_id, PROJECT, teams, workdir / "teams").sheet
+            say(f"{len(teams)} field teams, QR codes in {sheet.parent}")
+        interviews = fieldwork(schemas, seed=seed)
+        senders = {form_id: itertools.cycle([t for t in teams if form_id in t.team.forms]) for form_id in schemas}
+        with collect_session() as session:
+            for interview in interviews:
+                team = next(senders[interview.form_id])
+                submit(session, settings.base_url, project_id, team.token, interview.xml, interview.attachments,
+                       device_id=f"collect:{team.app_user_id}")
+        mistakes = sum(1 for i in interviews if i.mistake)
+        say(f"the enumerators sent {len(interviews)} interviews ({mistakes} with a deliberate mistake)")
+        summaries = _sync(settings, build_dir, database_url, workdir / "reports")
+    result = DemoResult(build_dir, sheet, database_url, len(interviews), mistakes, summaries)
+    result.reports = _findings(database_url, schemas, lang, workdir / "reports")
+    result.reports["data docs"] = workdir / "reports" / "validation" / "index.html"
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _sync(settings: CentralSettings, build_dir: Path, database_url: str, reports_dir: Path) -> list:
+    """The production flow, given the sandbox's credentials the way production gets them: the environment."""
+    os.environ.update({"CONSULT_CENTRAL_URL": settings.url, "CONSULT_CENTRAL_USER": settings.username,
+                       "CONSULT_CENTRAL_PASSWORD": settings.password.get_secret_value(),
+                       "CONSULT_CENTRAL_PROJECT": settings.project})
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.sync_submissions import sync_submissions
+
+    return sync_submissions(build_dir=str(build_dir), database=database_url, write_back=True,
+                            reports_dir=str(reports_dir))
+
+
+def _findings(database_url: str, schemas: dict[str, FormSchema], lang: str, out: Path) -> dict[str, Path]:
+    from consult.findings import compute_findings
+    from consult.findings.report import write_report
+    from consult.warehouse.database import create_engine_for
+
+    engine = create_engine_for(database_url)
+    try:
+        paths = write_report(compute_findings(engine, schemas, lang), out)
+    finally:
+        engine.dispose()
+    return {"report": paths.html, "workbook": paths.workbook, "summary": paths.markdown}

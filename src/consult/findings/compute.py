@@ -1,0 +1,71 @@
+"""`compute_findings`: every section from one read-only connection, then the key figures from the tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from numbers import Real
+
+from sqlalchemy.engine import Engine
+
+from consult.forms.schema import FormSchema
+
+from .commitment import commitment
+from .constraints import constraints
+from .coverage import coverage
+from .donors import donors
+from .frames import CONSULTATIONS
+from .model import Findings, Headline, Kind, Lang, Section, missing
+from .planning import planning
+from .priorities import priorities
+from .quality import quality
+from .source import Source
+from .words import Words
+from .workshops import workshops
+
+SECTIONS: tuple[Callable[[Source, Words], Section], ...] = (
+    coverage, commitment, priorities, constraints, donors, planning, workshops, quality)
+"""In the order the report tells the story: who, how keen, on what, what stands in the way, who
+pays, how provinces plan, what the workshops did, and how far the data can be trusted."""
+
+
+def compute_findings(engine: Engine, schemas: Mapping[str, FormSchema], lang: Lang = "vi") -> Findings:
+    """The consultation findings from the reporting database, labelled in `lang` (vi or en)."""
+    w = Words(lang)
+    with engine.connect() as conn:
+        src = Source(conn, schemas, lang)
+        sections = tuple(section(src, w) for section in SECTIONS)
+    labels = {key: w(key) for key in ("contents", "key_figures", "generated", "no_rows", "more_rows")}
+    findings = Findings(lang, w("title"), w("subtitle"), datetime.now(UTC), (), sections, labels)
+    return replace(findings, headlines=headlines(findings, w))
+
+
+def headlines(findings: Findings, w: Words) -> tuple[Headline, ...]:
+    """Key figures, each read off a table of the report so that it can never disagree with it."""
+    t = findings.table
+    groups = t("coverage_by_group").frame.set_index("group")["submissions"]
+    focal = t("focal_points").frame
+    interest = t("interest_by_group").frame.iloc[-1]
+    willing = t("willingness").frame.iloc[0]
+    commitment = t("commitment_by_province").frame
+    knowledge = t("knowledge_gain").frame
+    cprgs_both = knowledge[knowledge["topic"] == w("knowledge.cprgs")].iloc[-1]
+    return (
+        Headline(w("headline.consultations"), int(sum(groups[w.group(f)] for f in CONSULTATIONS))),
+        Headline(w("headline.provinces"), len(t("coverage_by_province").frame)),
+        Headline(w("headline.focal_points"), int((focal["members"] > 0).sum())),
+        Headline(w("headline.mean_interest"), _number(interest["mean_interest"]), Kind.NUMBER),
+        Headline(w("headline.willing"), _number(willing["willing"]), Kind.SHARE),
+        Headline(w("headline.staff_days"), int(commitment["staff_days"].sum())),
+        Headline(w("headline.budget_mvnd"), float(commitment["budget_mvnd"].sum()), Kind.NUMBER),
+        Headline(w("headline.donor_budget"), float(t("donor_budgets").frame["budget"].sum()), Kind.NUMBER),
+        Headline(w("headline.delegates"), int(t("workshop_delegates").frame["valid"].sum())),
+        Headline(w("headline.knowledge_gain"), _number(cprgs_both["gain"]), Kind.NUMBER),
+        Headline(w("headline.quarantined"), int(t("quality_by_form").frame["quarantined"].sum())),
+    )
+
+
+def _number(value: object) -> float | None:
+    """A figure read off a table cell: a plain float, or None where there was nothing to compute."""
+    return float(value) if isinstance(value, Real) and not missing(value) else None

@@ -1,0 +1,31 @@
+"""How a figure reads in the report's language: `1.234,5` and `79,7 %` in Vietnamese, `1,234.5` and
+`79.7%` in English, dates as `10/08/2004` or `2004-08-10`. The HTML and Markdown outputs share it;
+the workbook keeps numbers as numbers and lets Excel format them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from numbers import Real
+
+from .model import Kind, Lang, missing
+
+MISSING = "–"
+
+
+def _swap_separators(text: str) -> str:
+    return text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+
+
+def display(value: object, kind: Kind, lang: Lang) -> str:
+    """The text of one cell; `–` for a missing value (no answer, nothing to divide by)."""
+    if missing(value):
+        return MISSING
+    if kind is Kind.DATE and isinstance(value, (date, datetime)):
+        return value.strftime("%d/%m/%Y") if lang == "vi" else value.strftime("%Y-%m-%d")
+    if kind in (Kind.TEXT, Kind.DATE) or not isinstance(value, Real):
+        return str(value)
+    if kind is Kind.SHARE:
+        text = f"{float(value) * 100:.1f}"
+        return _swap_separators(text) + " %" if lang == "vi" else text + "%"
+    text = f"{int(float(value)):,}" if kind is Kind.COUNT else f"{float(value):,.1f}"
+    return _swap_separators(text) if lang == "vi" else text

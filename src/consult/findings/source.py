@@ -1,0 +1,112 @@
+"""What the findings read: valid, live submissions only, as DataFrames, with their labels.
+
+Only the filter and the joins are SQL (SQLAlchemy Core, the same on SQLite and PostgreSQL);
+the counting is pandas, so no dialect's date or string functions are needed. A form that was
+never synced (no schema, or no table yet) reads as empty rather than failing the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import pandas as pd
+from sqlalchemy import Table, and_, inspect, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from consult.forms.schema import FormSchema
+from consult.warehouse.records import INSTANCE, POSITION, VALUE, FormLayout
+from consult.warehouse.tables import VALID, form_tables, submissions
+
+from .frames import in_order
+from .model import Lang, missing
+
+PROVINCE_LIST = "provinces.csv"
+
+
+def live(form_id: str) -> ColumnElement[bool]:
+    """Submissions Central still holds: neither deleted nor purged."""
+    s = submissions.c
+    return and_(s.form_id == form_id, s.deleted_at.is_(None), s.purged_at.is_(None))
+
+
+def live_valid(form_id: str) -> ColumnElement[bool]:
+    """The submissions findings count: live, and passed every check."""
+    return and_(live(form_id), submissions.c.validation_status == VALID)
+
+
+class Source:
+    """One report's view of the reporting database, in one language."""
+
+    def __init__(self, conn: Connection, schemas: Mapping[str, FormSchema], lang: Lang):
+        self.conn, self.schemas, self.lang = conn, schemas, lang
+        existing = set(inspect(conn).get_table_names())
+        self._tables: dict[str, dict[str, Table]] = {
+            form_id: {key: table for key, table in form_tables(FormLayout.of(schema)).items()
+                      if table.name in existing}
+            for form_id, schema in schemas.items()}
+
+    def _table(self, form_id: str, key: str) -> Table | None:
+        return self._tables.get(form_id, {}).get(key)
+
+    def _read(self, form_id: str, key: str, columns: tuple[str, ...],
+              valid_only: bool = True) -> pd.DataFrame:
+        table = self._table(form_id, key)
+        status = () if valid_only else (submissions.c.validation_status,)
+        if table is None or not all(c in table.c for c in columns):
+            return pd.DataFrame(columns=[*columns, *(c.name for c in status)])
+        query = (select(*(table.c[c] for c in columns), *status)
+                 .join(submissions, submissions.c.instance_id == table.c[INSTANCE])
+                 .where(live_valid(form_id) if valid_only else live(form_id))
+                 .order_by(*(table.c[c] for c in columns if c in (INSTANCE, POSITION, VALUE))))
+        return pd.read_sql(query, self.conn)
+
+    def answers(self, form_id: str, *fields: str) -> pd.DataFrame:
+        """One row per valid submission: `_instance_id` and the given fields' columns."""
+        return self._read(form_id, "", (INSTANCE, *fields))
+
+    def received(self, form_id: str, *fields: str) -> pd.DataFrame:
+        """Every live submission, quarantined ones too: `_instance_id`, the fields and `valid` (bool)."""
+        answers = self._read(form_id, "", (INSTANCE, *fields), valid_only=False)
+        valid = answers.pop("validation_status") == VALID
+        return answers.assign(valid=valid.astype(bool))
+
+    def by_province(self, form_id: str, *fields: str) -> Iterator[tuple[str, str | None, pd.DataFrame]]:
+        """(code, label, its answers) for each province with valid answers, in the province list's order."""
+        answers = self.answers(form_id, "province", *fields)
+        for code in in_order(answers["province"], self.codes(form_id, "province")):
+            yield code, self.label(form_id, "province", code), answers[answers["province"] == code]
+
+    def choices(self, form_id: str, field: str) -> pd.DataFrame:
+        """One row per option chosen in a select_multiple: `_instance_id`, `value`."""
+        return self._read(form_id, field, (INSTANCE, VALUE))
+
+    def entries(self, form_id: str, repeat: str, *fields: str) -> pd.DataFrame:
+        """One row per repeat entry of a valid submission: `_instance_id`, `_position` and the fields."""
+        return self._read(form_id, repeat, (INSTANCE, POSITION, *fields))
+
+    def label(self, form_id: str, field: str, code: object) -> str | None:
+        """A choice's label in the report's language; the code itself when the form has no label."""
+        if missing(code):
+            return None
+        schema = self.schemas.get(form_id)
+        choices = schema.choices_for(field) if schema else None
+        return (choices.label(str(code), self.lang) if choices else None) or str(code)
+
+    def codes(self, form_id: str, field: str) -> list[str]:
+        """A choice list's codes in the form's order: the order tables list categories in."""
+        schema = self.schemas.get(form_id)
+        choices = schema.choices_for(field) if schema else None
+        return choices.names() if choices else []
+
+    def field_label(self, form_id: str, field: str) -> str:
+        schema = self.schemas.get(form_id)
+        return schema.field(field).labels.get(self.lang, field) if schema else field
+
+    def pilot_provinces(self) -> list[str]:
+        """The pilot provinces, as the province list's `pilot` column marks them."""
+        for schema in self.schemas.values():
+            for choices in schema.choice_lists.values():
+                if choices.source == PROVINCE_LIST:
+                    return [c.name for c in choices.choices if c.properties.get("pilot") == "1"]
+        return []
