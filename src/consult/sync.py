@@ -50,6 +50,7 @@ from consult.warehouse.load import (
     written_back,
 )
 from consult.warehouse.verdicts import quarantined_ids, verdicts_of
+from consult.warehouse.locks import FormBusy, form_lock
 from consult.warehouse.records import FormLayout, FormRecords, RecordBuilder
 from consult.warehouse.database import create_engine_for, database_url
 from consult.warehouse.tables import ensure_schema
@@ -96,6 +97,8 @@ class SyncSummary:
     written_back: int = 0
     pages: int = 0
     not_modified: bool = False
+    busy: bool = False
+    """Another sync was loading this form, so this one left it alone."""
     seconds: float = 0.0
     failures_by_rule: dict[str, int] = field(default_factory=dict)
 
@@ -147,6 +150,16 @@ class FormSync:
         query first."""
         started = time.perf_counter()
         ensure_schema(self.engine, [FormLayout.of(self.schema)])
+        try:
+            with form_lock(self.engine, self.project_id, self.schema.form_id):
+                self._run()
+        except FormBusy:
+            self.summary.busy = True
+        self.summary.seconds = time.perf_counter() - started
+        self._report()
+        return self.summary
+
+    def _run(self) -> None:
         with self.engine.connect() as conn:
             watermark = None if self.options.full else read_watermark(conn, self.project_id, self.schema.form_id)
         since, etag = (watermark.etag_since, watermark.etag) if watermark and watermark.etag else (
@@ -176,9 +189,6 @@ class FormSync:
             verdicts = verdicts_of(conn, self.project_id, self.schema.form_id, self.seen)
         self.summary.valid, self.summary.quarantined = verdicts.valid, verdicts.quarantined
         self.summary.failures_by_rule = verdicts.failures_by_rule
-        self.summary.seconds = time.perf_counter() - started
-        self._report()
-        return self.summary
 
     def _report(self) -> None:
         if self.progress:

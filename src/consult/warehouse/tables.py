@@ -157,7 +157,16 @@ write_backs = Table(
     SqlColumn("written_at", UtcDateTime, nullable=False),
 )
 
-SYSTEM_TABLES: tuple[Table, ...] = (submissions, validation_failures, watermarks, sync_runs, write_backs)
+sync_locks = Table(
+    "sync_locks", system,
+    SqlColumn("project_id", Integer, primary_key=True),
+    SqlColumn("form_id", Text, primary_key=True),
+    SqlColumn("host", Text, nullable=False),
+    SqlColumn("pid", Integer, nullable=False),
+    SqlColumn("acquired_at", UtcDateTime, nullable=False),
+)
+
+SYSTEM_TABLES: tuple[Table, ...] = (submissions, validation_failures, watermarks, sync_runs, write_backs, sync_locks)
 
 
 def _key_columns(layout: TableLayout) -> list[SqlColumn[Any]]:
