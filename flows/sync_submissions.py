@@ -1,8 +1,13 @@
 """Prefect flow: bring every new or changed consultation from ODK Central into the reporting DB.
 
-Per form, concurrently: pull → validate → load (one task, retried on network errors);
+Per project and form, concurrently: pull → validate → load (one task, retried on network errors);
 then a run summary as a Prefect table artifact and the validation's Data Docs in
 `reports/validation/`. The logic is in `consult.sync` and `consult.validate`.
+
+The per-form tasks carry the tag `central-api`: a Prefect tag concurrency limit on it
+(`prefect concurrency-limit create central-api 4`) caps the calls Central sees from all runs on
+all workers; two syncs of one form never overlap (a lock in the database, see
+`consult.warehouse.locks`).
 """
 
 from __future__ import annotations
@@ -36,8 +41,12 @@ def plan(build_dir: str, forms: list[str] | None, project: str | None, database:
                      options)
 
 
+CENTRAL_API = "central-api"
+"""The tag of every task that talks to Central: the name of the Prefect concurrency limit that protects it."""
+
+
 @task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=_network_failure,
-      task_run_name="sync {form_id}")
+      task_run_name="sync {form_id} (project {sync_plan.project_id})", tags=[CENTRAL_API])
 def sync_form(sync_plan: SyncPlan, form_id: str, progress: ProgressCallback | None = None) -> SyncSummary:
     return sync_planned_form(sync_plan, form_id, progress)
 
@@ -58,13 +67,19 @@ def data_docs(reports_dir: str) -> str | None:
 def sync_submissions(forms: list[str] | None = None, full: bool = False, write_back: bool = False,
                      project: str | None = None, build_dir: str = "build/forms", database: str | None = None,
                      central_config: str | None = None, page_size: int = 1000, reports_dir: str = "reports",
-                     progress: ProgressCallback | None = None) -> list[SyncSummary]:
+                     progress: ProgressCallback | None = None,
+                     projects: list[str] | None = None) -> list[SyncSummary]:
     """`database` defaults to CONSULT_DATABASE_URL, then sqlite:///reporting.db; Central's
-    credentials come from the environment or the pyodk config, never from parameters."""
+    credentials come from the environment or the pyodk config, never from parameters.
+
+    `projects` (names or ids) syncs `forms` (default: every built form) of each of those
+    projects in one run; without it, `project`, then the configured project."""
     options = SyncOptions(full=full, write_back=write_back, page_size=page_size)
-    sync_plan = plan(build_dir, forms, project, database, central_config, options)
+    names: list[str | None] = list(dict.fromkeys(projects)) if projects else [project]
+    plans = [plan(build_dir, forms, name, database, central_config, options) for name in names]
     summaries = [future.result() for future in
-                 [sync_form.submit(sync_plan, form_id, progress) for form_id in sync_plan.form_ids]]
+                 [sync_form.submit(sync_plan, form_id, progress)
+                  for sync_plan in plans for form_id in sync_plan.form_ids]]
     publish_summary(summaries)
     data_docs(reports_dir)
     return summaries
