@@ -9,7 +9,7 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -17,14 +17,13 @@ from PIL import Image
 
 from consult.fieldwork import EXPECTED_RULE, MISTAKES, Interview, fieldwork, province_interviews
 from consult.forms import FormSchema
-from consult.sandbox.xform import XFormDefinition, odata_entities, parse_submission, system_metadata
 from consult.validate import Failure, ValidationContext, duplicate_rules, validate_records
 from consult.warehouse.records import INSTANCE, RecordBuilder
 
 from .conftest import FORM_IDS, BuiltForms
+from .served import odata_rows
 
 PILOTS = {"thai_nguyen", "thanh_hoa", "tra_vinh", "soc_trang", "an_giang"}
-SENT_FROM = datetime(2004, 9, 1, tzinfo=UTC)
 """Central's submission dates in these tests: one minute apart, in the order they are sent."""
 
 
@@ -182,7 +181,7 @@ def test_scale_multiplies_the_consultations_only(schemas: dict[str, FormSchema])
 
 def _check_validation(xform: Path, schema: FormSchema, interviews: list[Interview]) -> None:
     """Through Central's OData rows, the warehouse records and the validator, as a sync would."""
-    records = RecordBuilder(schema).build(_odata_rows(xform, interviews))
+    records = RecordBuilder(schema).build(odata_rows(xform, interviews))
     report = validate_records(schema, records, ValidationContext(today=date.today()))
     failures: dict[str, list[Failure]] = {}
     for failure in report.failures:
@@ -200,22 +199,6 @@ def _check_validation(xform: Path, schema: FormSchema, interviews: list[Intervie
         else:
             expected = EXPECTED_RULE[interview.mistake]
             assert expected in rules, f"{interview.mistake} caught as {rules or 'valid'}"
-
-
-def _odata_rows(xform: Path, interviews: list[Interview]) -> list[dict]:
-    definition = XFormDefinition.parse(xform.read_bytes())
-    rows = []
-    for interview in interviews:
-        parsed = parse_submission(interview.xml)
-        sent = SENT_FROM + timedelta(minutes=interview.submitted_order)
-        system = system_metadata(
-            submission_date=sent.isoformat(timespec="milliseconds").replace("+00:00", "Z"), updated_at=None,
-            submitter_id=5, submitter_name="Enumerators", attachments_present=len(interview.attachments),
-            attachments_expected=len(parsed.attachment_names(definition)), review_state=None,
-            device_id=_answers(interview)["deviceid"], edits=0,
-            form_version=parsed.version or "", deleted_at=None)
-        rows.append(odata_entities(definition, parsed, system, interview.instance_id).expanded)
-    return rows
 
 
 def _instance(xform: Path) -> ET.Element:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import date
 from xml.sax.saxutils import escape
 
 import pytest
@@ -21,7 +20,6 @@ from sqlalchemy.engine import Engine
 
 from consult.fieldwork import Interview, fieldwork
 from consult.forms import FormSchema
-from consult.sandbox.xform import XFormDefinition, odata_entities, parse_submission, system_metadata
 from consult.validate import ValidationContext, validate_records
 from consult.warehouse.database import create_engine_for
 from consult.warehouse.load import FailureRow, load_page, mark_deleted, recheck_duplicates
@@ -29,11 +27,11 @@ from consult.warehouse.records import FormLayout, FormRecords, RecordBuilder
 from consult.warehouse.tables import ensure_schema, submissions
 
 from ..conftest import FORM_IDS, BuiltForms
+from ..served import odata_rows
 
 PROJECT_ID = 1
 SCRIPT = "<script>alert(1)</script>"
 FORMULA = '=HYPERLINK("http://x","y")'
-SENT_FROM = datetime(2004, 9, 1, tzinfo=UTC)
 TODAY = date(2026, 1, 1)
 
 
@@ -77,21 +75,6 @@ def _hostile(interviews: list[Interview]) -> tuple[list[Interview], dict[str, st
     return changed, chosen
 
 
-def _odata_rows(xform: Path, interviews: list[Interview]) -> list[dict]:
-    definition = XFormDefinition.parse(xform.read_bytes())
-    rows = []
-    for interview in interviews:
-        parsed = parse_submission(interview.xml)
-        sent = SENT_FROM + timedelta(minutes=interview.submitted_order)
-        system = system_metadata(
-            submission_date=sent.isoformat(timespec="milliseconds").replace("+00:00", "Z"), updated_at=None,
-            submitter_id=5, submitter_name="Enumerators", attachments_present=len(interview.attachments),
-            attachments_expected=len(parsed.attachment_names(definition)), review_state=None,
-            device_id="collect:test", edits=0, form_version=parsed.version or "", deleted_at=None)
-        rows.append(odata_entities(definition, parsed, system, interview.instance_id).expanded)
-    return rows
-
-
 @pytest.fixture(scope="session")
 def field_data(built_forms: BuiltForms) -> Fieldwork:
     schemas = {form_id: built_forms.schema(form_id) for form_id in FORM_IDS}
@@ -99,7 +82,7 @@ def field_data(built_forms: BuiltForms) -> Fieldwork:
     pages = []
     for form_id in FORM_IDS:
         schema = schemas[form_id]
-        records = RecordBuilder(schema).build(_odata_rows(built_forms.xform(form_id),
+        records = RecordBuilder(schema).build(odata_rows(built_forms.xform(form_id),
                                                           [i for i in interviews if i.form_id == form_id]))
         report = validate_records(schema, records, ValidationContext(today=TODAY))
         failures = [FailureRow(PROJECT_ID, form_id, f.instance_id, f.rule, f.column, f.row_id, f.value,
