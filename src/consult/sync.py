@@ -318,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     kill-and-rerun tests (a process that starts in a second, not a flow run's ten)."""
     import argparse
     import json
+    import sys
+
+    from consult.central import CentralConfigError
 
     parser = argparse.ArgumentParser(prog="python -m consult.sync", description=main.__doc__)
     parser.add_argument("--build-dir", type=Path, default=Path("build/forms"))
@@ -329,9 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-size", type=int, default=1000)
     args = parser.parse_args(argv)
     options = SyncOptions(full=args.full, write_back=args.write_back, page_size=args.page_size)
-    plan = plan_sync(args.build_dir, args.forms, args.project, args.db, options=options)
-    for form_id in plan.form_ids:
-        print(json.dumps(sync_planned_form(plan, form_id).as_row(), ensure_ascii=False))
+    try:
+        plan = plan_sync(args.build_dir, args.forms, args.project, args.db, options=options)
+        for form_id in plan.form_ids:
+            print(json.dumps(sync_planned_form(plan, form_id).as_row(), ensure_ascii=False))
+    except (CentralConfigError, CentralError, ValueError, OSError) as exc:
+        print(f"sync failed: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -121,9 +121,10 @@ def _served_at(header: str | None) -> datetime | None:
     from email.utils import parsedate_to_datetime
 
     try:
-        return parsedate_to_datetime(header) if header else None
+        moment = parsedate_to_datetime(header) if header else None
     except (TypeError, ValueError):
         return None
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def count_submissions(central: CentralSession, query: SubmissionQuery) -> int:
