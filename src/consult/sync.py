@@ -207,7 +207,7 @@ class FormSync:
                 return None
             if page.number == 0:
                 pulled.etag, pulled.served_at = page.etag or "", page.served_at
-                self.summary.expected = (self.summary.expected or 0) + (page.count or 0)
+                self.summary.expected = max(self.summary.expected or 0, page.count or 0)
             records = self.builder.build(page.rows)
             report = validate_records(self.schema, records, ValidationContext(today=self.today))
             failures = [FailureRow(self.project_id, self.schema.form_id, f.instance_id, f.rule, f.column,
