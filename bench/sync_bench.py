@@ -1,0 +1,404 @@
+"""What a sync costs at 1k, 10k and 100k submissions, against pyodk + pandas and against the raw transfer.
+
+For each size N, a sandbox Central is filled with N province_consultation interviews (with
+their `members` repeat and select_multiples) by the bulk loader (`bench/fill.py`, cached in
+build/bench-cache/), then each variant runs `--repeat` times, each time in a fresh process
+(`bench/variants.py`), interleaved round-robin:
+
+  floor      plain requests over `Submissions?$expand=*` pages following nextLink, parsed and
+             discarded (page sizes as `--page-sizes`), and the one-shot request (no `$top`);
+  baseline   pyodk `submissions.get_table` in a `$top`/`$skip` loop over `Submissions` and
+             `Submissions.members`, `pandas.json_normalize`, `DataFrame.to_sql` into SQLite;
+  consult    `FormSync.run()`: pull → records → validate (GX) → load into SQLite, write-back
+             off, per page size, with its stages timed inside the same run;
+  flow       the same through the Prefect flow `sync_submissions` (one Prefect server for the
+             whole benchmark: in production there is one);
+  no-op      the sync again on a database a full sync filled (Central answers 304).
+
+Printed: one table (min and median seconds, rows/s, peak RSS of the measuring process,
+ratios to the baseline and to the floor at the same page size), the stage table and the
+targets of issue 6; written to bench/results/sync-<sizes>.json with the machine's facts.
+
+    .venv/bin/python bench/sync_bench.py --sizes 1000,10000,100000
+    .venv/bin/python bench/sync_bench.py --sizes 1000,10000,100000 --lean-from 100000   # 100k: consult + floor only
+    .venv/bin/python bench/sync_bench.py --sizes 100000 --only consult --page-sizes 1000 --repeat 1 --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from fill import CACHE, build_form, check_same_odata, prepared_sandbox  # noqa: E402
+
+PYTHON = sys.executable
+RESULTS = REPO / "bench" / "results"
+VARIANTS = ("floor", "one-shot", "baseline", "consult", "flow", "no-op")
+TARGETS = {"vs_baseline": 3.0, "vs_floor": 1.5, "noop_s": 1.0, "peak_rss_mb": 300.0, "validate_rows_per_s": 25_000}
+
+
+def machine() -> dict:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor() or platform.machine())
+    memory = next((int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")), None)
+    return {"cpu_count": os.cpu_count(), "cpu_model": model, "memory_mb": memory,
+            "python": platform.python_version(), "platform": platform.platform(),
+            "sqlite": __import__("sqlite3").sqlite_version}
+
+
+@dataclass
+class Measure:
+    """One line of the table: a variant at one size and page size, over its runs."""
+
+    size: int
+    variant: str
+    page_size: int
+    runs: list[dict] = field(default_factory=list)
+
+    @property
+    def times(self) -> list[float]:
+        return [r["seconds"] for r in self.runs]
+
+    @property
+    def best(self) -> dict:
+        return min(self.runs, key=lambda r: r["seconds"])
+
+    def row(self) -> dict:
+        best = min(self.times)
+        return {"size": self.size, "variant": self.variant, "page_size": self.page_size or None,
+                "runs": len(self.runs), "min_s": round(best, 3), "median_s": round(statistics.median(self.times), 3),
+                "rows_per_s": round(self.size / best) if best else None,
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in self.runs),
+                "process_wall_s_min": round(min(r["process_wall_s"] for r in self.runs), 2),
+                "detail": {k: v for k, v in self.best.items() if k not in ("seconds", "peak_rss_mb")}}
+
+
+class PrefectServer:
+    """One `prefect server start` for the flow runs, in a throwaway PREFECT_HOME."""
+
+    def __init__(self) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="bench-prefect-"))
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.env = {**os.environ, "PREFECT_HOME": str(self.home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                    "PREFECT_API_URL": f"http://127.0.0.1:{self.port}/api"}
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> PrefectServer:
+        prefect = str(Path(PYTHON).with_name("prefect"))
+        self.log = open(self.home / "server.log", "wb")
+        self.process = subprocess.Popen([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+                                        env=self.env, stdout=self.log, stderr=self.log, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/health", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.5)
+        raise TimeoutError("the Prefect server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def run_variant(spec: dict, env: dict | None = None, timeout: float = 3600) -> dict:
+    """One fresh process; its RESULT line, plus its whole wall time."""
+    Path(spec["workdir"]).mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    done = subprocess.run([PYTHON, str(REPO / "bench" / "variants.py"), json.dumps(spec)], capture_output=True,
+                          text=True, env=env or {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
+                          timeout=timeout, cwd=spec["workdir"])
+    wall = time.perf_counter() - started
+    line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"{spec['variant']} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    result = json.loads(line.removeprefix("RESULT "))
+    result["process_wall_s"] = wall
+    return result
+
+
+def plan(size: int, args: argparse.Namespace) -> list[tuple[str, int]]:
+    """(variant, page size) pairs measured at this size."""
+    lean = args.lean_from is not None and size >= args.lean_from
+    wanted = set(args.only or VARIANTS)
+    if lean:
+        wanted &= {"floor", "one-shot", "consult", "no-op"}
+    pairs: list[tuple[str, int]] = []
+    for variant in VARIANTS:
+        if variant not in wanted:
+            continue
+        if variant == "one-shot":
+            pairs.append((variant, 0))
+        elif variant == "baseline":
+            pairs.append((variant, args.baseline_page_size))
+        elif variant == "flow":
+            pairs += [(variant, p) for p in args.flow_page_sizes]
+        elif variant == "no-op":
+            pairs.append((variant, args.page_sizes[0]))
+        else:
+            pairs += [(variant, p) for p in args.page_sizes]
+    return pairs
+
+
+def bench_size(size: int, args: argparse.Namespace, prefect_env: dict | None, log) -> list[Measure]:
+    pairs = plan(size, args)
+    measures = {pair: Measure(size, pair[0], pair[1]) for pair in pairs}
+    first_sync = ("consult", args.page_sizes[0])
+    with prepared_sandbox(size, cache=args.cache_dir, log=log) as filled, \
+            tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
+        base = filled.spec()
+        args.load_average[size] = {"start": os.getloadavg()}
+        # Warm the server (its SQLite pages, its parsed form) with one unmeasured pass.
+        run_variant({**base, "variant": "floor", "page_size": 0, "workdir": str(Path(tmp) / "warm-up")})
+        synced_db: Path | None = None
+        for repeat in range(args.repeat):
+            for variant, page_size in pairs:
+                workdir = Path(tmp) / f"{variant}-{page_size}-{repeat}"
+                spec = {**base, "variant": {"one-shot": "floor", "no-op": "noop"}.get(variant, variant),
+                        "page_size": page_size, "workdir": str(workdir), "sqlite_pragmas": args.sqlite_pragma}
+                if variant == "no-op":
+                    if synced_db is None:  # a full sync first, not measured (unless one ran already)
+                        first = Path(tmp) / "synced"
+                        run_variant({**spec, "variant": "consult", "workdir": str(first)})
+                        synced_db = first / "reporting.db"
+                    spec["db"] = str(synced_db)
+                result = run_variant(spec, env=prefect_env if variant == "flow" else None)
+                measures[(variant, page_size)].runs.append(result)
+                log(f"  {size:>7} {variant:9} p={page_size or '-':<5} run {repeat + 1}: {result['seconds']:8.2f} s, "
+                    f"{result['peak_rss_mb']:6.0f} MB" + (f"  stages {fmt_stages(result)}" if "stages" in result else ""))
+                if (variant, page_size) == first_sync and synced_db is None:
+                    synced_db = workdir / "reporting.db"  # the no-op re-syncs what this run loaded
+                elif variant in ("consult", "flow"):
+                    shutil.rmtree(workdir, ignore_errors=True)  # a reporting DB not needed again
+        if args.profile and size == args.profile_size:
+            page_size = args.page_sizes[0]
+            out = RESULTS / f"profile-sync-{size}-p{page_size}"
+            spec = {**base, "variant": "profile", "page_size": page_size, "workdir": str(Path(tmp) / "prof"),
+                    "profile_out": str(out)}
+            result = run_variant(spec)
+            log(f"  profile of the consult sync at {size}, page {page_size}: {out.with_suffix('.txt')} "
+                f"({result['seconds']:.1f} s under the profiler)")
+        args.load_average[size]["end"] = os.getloadavg()
+    log(f"  load average (1, 5, 15 min) at start {args.load_average[size]['start']}, "
+        f"at end {args.load_average[size]['end']}")
+    return list(measures.values())
+
+
+def fmt_stages(result: dict) -> str:
+    return " ".join(f"{k} {v:.2f}" for k, v in result["stages"].items())
+
+
+# The table ------------------------------------------------------------------------------------
+
+def label(m: Measure) -> str:
+    names = {"floor": "floor (requests, nextLink)", "one-shot": "floor, one-shot request",
+             "baseline": "baseline (pyodk+pandas)", "consult": "consult sync", "flow": "consult sync, Prefect flow",
+             "no-op": "consult no-op re-sync"}
+    return names[m.variant]
+
+
+def ratios(m: Measure, measures: list[Measure]) -> tuple[float | None, float | None]:
+    same = [x for x in measures if x.size == m.size]
+    baseline = next((x for x in same if x.variant == "baseline"), None)
+    floor = next((x for x in same if x.variant == "floor" and x.page_size == m.page_size), None) or next(
+        (x for x in same if x.variant == "floor"), None)
+    best = min(m.times)
+    return (best / min(baseline.times) if baseline else None, best / min(floor.times) if floor else None)
+
+
+def table(measures: list[Measure]) -> list[dict]:
+    rows = []
+    for m in measures:
+        row = m.row()
+        row["label"] = label(m)
+        row["ratio_to_baseline"], row["ratio_to_floor"] = (round(r, 2) if r is not None else None
+                                                           for r in ratios(m, measures))
+        if m.variant == "no-op":
+            row["rows_per_s"] = None
+        rows.append(row)
+    return rows
+
+
+def stage_rows(measures: list[Measure]) -> list[dict]:
+    rows = []
+    for m in measures:
+        if m.variant not in ("consult", "flow"):
+            continue
+        best = m.best
+        stages = dict(best["stages"])
+        stages["other"] = best["seconds"] - sum(stages.values())
+        for stage, seconds in stages.items():
+            n = best["stage_rows"].get(stage)
+            rows.append({"size": m.size, "variant": m.variant, "page_size": m.page_size, "stage": stage,
+                         "seconds": round(seconds, 3), "rows": n,
+                         "rows_per_s": round(n / seconds) if n and seconds else None,
+                         "share": round(seconds / best["seconds"], 3)})
+    return rows
+
+
+def targets(measures: list[Measure]) -> dict:
+    size = max(m.size for m in measures)
+    at = [m for m in measures if m.size == size]
+    consult = [m for m in at if m.variant == "consult"]
+    if not consult:
+        return {}
+    fastest = min(consult, key=lambda m: min(m.times))
+    vs_baseline, vs_floor = ratios(fastest, measures)
+    noop = next((m for m in at if m.variant == "no-op"), None)
+    validate = [(m.page_size, m.best["stage_rows"].get("validate", 0) / m.best["stages"]["validate"])
+                for m in consult if m.best["stages"].get("validate")]
+    rss = max(m.row()["peak_rss_mb"] for m in consult)
+    result = {"size": size, "consult_page_size": fastest.page_size, "consult_min_s": round(min(fastest.times), 2)}
+    if vs_baseline is not None:
+        speedup = 1 / vs_baseline
+        result["vs_baseline"] = {"speedup": round(speedup, 2), "target": f">= {TARGETS['vs_baseline']}x",
+                                 "met": speedup >= TARGETS["vs_baseline"]}
+    if vs_floor is not None:
+        result["vs_floor"] = {"ratio": round(vs_floor, 2), "target": f"<= {TARGETS['vs_floor']}x",
+                              "met": vs_floor <= TARGETS["vs_floor"]}
+    if noop is not None:
+        result["noop"] = {"seconds": round(min(noop.times), 3),
+                          "process_wall_s": round(min(r["process_wall_s"] for r in noop.runs), 2),
+                          "target": f"< {TARGETS['noop_s']} s", "met": min(noop.times) < TARGETS["noop_s"]}
+    result["peak_rss"] = {"mb": rss, "target": f"< {TARGETS['peak_rss_mb']:.0f} MB",
+                          "met": rss < TARGETS["peak_rss_mb"]}
+    if validate:
+        result["validation"] = {"rows_per_s": {str(p): round(r) for p, r in validate},
+                                "target": f">= {TARGETS['validate_rows_per_s']}",
+                                "met": max(r for _, r in validate) >= TARGETS["validate_rows_per_s"]}
+    return result
+
+
+def print_report(rows: list[dict], stages: list[dict], goals: dict, facts: dict) -> None:
+    print(f"\nMachine: {facts['cpu_count']} CPUs, {facts['cpu_model']}, {facts['memory_mb']} MB, "
+          f"Python {facts['python']}, SQLite {facts['sqlite']}")
+    head = (f"{'N':>7} {'variant':28} {'page':>5} {'min s':>8} {'median s':>9} {'rows/s':>8} {'peak MB':>8} "
+            f"{'÷ base':>7} {'÷ floor':>8}")
+    print(head)
+    print("-" * len(head))
+    size = None
+    for r in rows:
+        if size is not None and r["size"] != size:
+            print()
+        size = r["size"]
+        ratio = lambda v: f"{v:.2f}" if v is not None else "-"  # noqa: E731
+        print(f"{r['size']:>7} {r['label']:28} {r['page_size'] or '-':>5} {r['min_s']:8.3f} {r['median_s']:9.3f} "
+              f"{r['rows_per_s'] or '-':>8} {r['peak_rss_mb']:8.0f} {ratio(r['ratio_to_baseline']):>7} "
+              f"{ratio(r['ratio_to_floor']):>8}")
+    if stages:
+        print(f"\nStages inside the consult sync (best run): seconds, rows/s, share of the run")
+        print(f"{'N':>7} {'variant':8} {'page':>5} {'stage':11} {'s':>8} {'rows/s':>8} {'share':>6}")
+        for s in stages:
+            print(f"{s['size']:>7} {s['variant']:8} {s['page_size']:>5} {s['stage']:11} {s['seconds']:8.2f} "
+                  f"{s['rows_per_s'] or '-':>8} {s['share']:6.0%}")
+    if goals:
+        print(f"\nTargets at {goals['size']} (consult page {goals['consult_page_size']}, "
+              f"{goals['consult_min_s']} s):")
+        for key in ("vs_baseline", "vs_floor", "noop", "peak_rss", "validation"):
+            if key in goals:
+                goal = goals[key]
+                shown = {k: v for k, v in goal.items() if k not in ("met", "target")}
+                print(f"  {key:12} {json.dumps(shown):48} target {goal['target']:10} "
+                      f"{'MET' if goal['met'] else 'missed'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--page-sizes", default="1000,5000", help="for the floor and the consult sync")
+    parser.add_argument("--flow-page-sizes", default="1000")
+    parser.add_argument("--baseline-page-size", type=int, default=1000)
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(VARIANTS)}")
+    parser.add_argument("--lean-from", type=int, help="from this size on, run only the floor and the consult "
+                                                      "sync and no-op (no baseline, no flow)")
+    parser.add_argument("--check", type=int, default=300, help="bulk vs OpenRosa OData check size (0: skip)")
+    parser.add_argument("--profile", action="store_true", help="profile the consult sync (pyinstrument) at "
+                                                                 "--profile-size, writing bench/results/profile-*")
+    parser.add_argument("--profile-size", type=int, help="default: 10000 if measured, else the largest size")
+    parser.add_argument("--cache-dir", type=Path, default=CACHE, help="where filled sandboxes are kept")
+    parser.add_argument("--sqlite-pragma", action="append", default=[], metavar="PRAGMA",
+                        help="an experiment: run `PRAGMA <PRAGMA>` on each reporting-DB connection of the "
+                             "consult variant, e.g. --sqlite-pragma 'cache_size = -65536'")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.page_sizes = [int(p) for p in args.page_sizes.split(",")]
+    args.flow_page_sizes = [int(p) for p in args.flow_page_sizes.split(",")]
+    args.only = args.only.split(",") if args.only else None
+    args.load_average = {}
+    args.profile_size = args.profile_size or (10000 if 10000 in args.sizes else max(args.sizes))
+    facts = machine()
+    started = time.perf_counter()
+    log = lambda text: print(text, flush=True)  # noqa: E731
+    check = None
+    if args.check:
+        check = check_same_odata(args.check, form=build_form(args.cache_dir / "forms"))
+        log(f"bulk vs OpenRosa, {check['n']} submissions: same OData: {check['same']} {check['rows']} "
+            f"(OpenRosa {check['openrosa_s']} s, bulk {check['bulk_s']} s)")
+        if not check["same"]:
+            raise SystemExit(f"the bulk loader's OData differs: {check['differences']}")
+    measures: list[Measure] = []
+    needs_prefect = any(v == "flow" for size in args.sizes for v, _ in plan(size, args))
+    prefect = PrefectServer() if needs_prefect else None
+    if prefect:
+        prefect.__enter__()
+    try:
+        for size in args.sizes:
+            log(f"N = {size}: {', '.join(f'{v}' + (f' p={p}' if p else '') for v, p in plan(size, args))}")
+            measures += bench_size(size, args, prefect.env if prefect else None, log)
+    finally:
+        if prefect:
+            prefect.__exit__()
+    rows, stages, goals = table(measures), stage_rows(measures), targets(measures)
+    print_report(rows, stages, goals, facts)
+    out = args.out or RESULTS / f"sync-{'-'.join(str(s) for s in args.sizes)}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "issue": 6, "written_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": facts,
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "repeat": args.repeat,
+        "lean_from": args.lean_from, "sqlite_pragmas": args.sqlite_pragma, "load_average": args.load_average, "bulk_vs_openrosa": check, "results": rows, "stages": stages,
+        "targets": goals, "total_s": round(time.perf_counter() - started, 1),
+        "notes": [
+            "seconds: the work only, measured inside a fresh process (library imports outside, logins, GX "
+            "context and table creation inside); process_wall_s_min includes interpreter start and imports",
+            "peak_rss_mb: ru_maxrss of the measuring process (the sandbox server and the Prefect server are "
+            "separate processes)",
+            "the sandbox server runs on the same machine and shares its CPUs with the client; other "
+            "processes may too (load_average, per size: 1, 5 and 15 minutes, at its start and end)",
+            "write-back off; reporting DB: a fresh SQLite file per run",
+        ]}, indent=1) + "\n", encoding="utf-8")
+    print(f"\nwritten {out} ({time.perf_counter() - started:.0f} s in all)")
+
+
+if __name__ == "__main__":
+    main()
