@@ -315,7 +315,7 @@ def print_report(rows: list[dict], stages: list[dict], goals: dict, facts: dict)
               f"{r['rows_per_s'] or '-':>8} {r['peak_rss_mb']:8.0f} {ratio(r['ratio_to_baseline']):>7} "
               f"{ratio(r['ratio_to_floor']):>8}")
     if stages:
-        print(f"\nStages inside the consult sync (best run): seconds, rows/s, share of the run")
+        print("\nStages inside the consult sync (best run): seconds, rows/s, share of the run")
         print(f"{'N':>7} {'variant':8} {'page':>5} {'stage':11} {'s':>8} {'rows/s':>8} {'share':>6}")
         for s in stages:
             print(f"{s['size']:>7} {s['variant']:8} {s['page_size']:>5} {s['stage']:11} {s['seconds']:8.2f} "
