@@ -299,7 +299,8 @@ def _guid_value(src: str, i: int) -> _Tok | None:
     return None
 
 
-def _date_value(src: str, i: int) -> _Tok | None:
+def _date_end(src: str, i: int) -> int | None:
+    """YYYY-MM-DD from `i`: the index after the day, or None."""
     y = _year(src, i)
     if y == i or _ch(src, y) != 0x2D:
         return None
@@ -307,7 +308,12 @@ def _date_value(src: str, i: int) -> _Tok | None:
     if m == y + 1 or _ch(src, m) != 0x2D:
         return None
     d = _day(src, m + 1)
-    if d == m + 1 or _ch(src, d) == 0x54:
+    return None if d == m + 1 else d
+
+
+def _date_value(src: str, i: int) -> _Tok | None:
+    d = _date_end(src, i)
+    if d is None or _ch(src, d) == 0x54:
         return None
     return _lit(src, i, d, "Edm.Date")
 
@@ -337,14 +343,8 @@ def _time_tail(src: str, hour_next: int) -> int | None:
 
 
 def _datetimeoffset_value(src: str, i: int) -> _Tok | None:
-    y = _year(src, i)
-    if y == i or _ch(src, y) != 0x2D:
-        return None
-    m = _month(src, y + 1)
-    if m == y + 1 or _ch(src, m) != 0x2D:
-        return None
-    d = _day(src, m + 1)
-    if d == m + 1 or _ch(src, d) != 0x54:
+    d = _date_end(src, i)
+    if d is None or _ch(src, d) != 0x54:
         return None
     end = _time_tail(src, _hour(src, d + 1))
     if end is None:
