@@ -256,7 +256,7 @@ def noop(spec: dict, db_path: Path) -> dict:
 
 
 def profile(spec: dict, db_path: Path, out: Path) -> dict:
-    """`consult` under pyinstrument (a bench-only tool: `pip install pyinstrument` into the venv).
+    """`consult` under pyinstrument (a bench-only tool: `.venv/bin/pip install -e ".[bench]"`).
     Writes `<out>.txt` (the project's frames) and `<out>-detail.txt` (library frames too, those
     above 1 % of the run)."""
     try:
