@@ -32,12 +32,15 @@ def central_env(field: Field, monkeypatch: pytest.MonkeyPatch) -> Field:
 
 
 def _artifact_rows(key: str) -> list[dict]:
+    """The latest artifact of that key: the Prefect API is shared by the whole session's flow runs."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
 
     async def read() -> list:
         async with get_client() as client:
-            return await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+            return await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                                               sort=ArtifactSort.CREATED_DESC, limit=1)
 
     import json
 

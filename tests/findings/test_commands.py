@@ -39,11 +39,12 @@ def test_consult_report_refuses_what_it_cannot_report(built_forms: BuiltForms, t
 def _markdown_artifact(key: str) -> str:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
 
     async def read() -> list:
         async with get_client() as client:
             wanted = ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
-            return await client.read_artifacts(artifact_filter=wanted)
+            return await client.read_artifacts(artifact_filter=wanted, sort=ArtifactSort.CREATED_DESC, limit=1)
 
     (artifact, *_) = asyncio.run(read())
     assert artifact.type == "markdown"
