@@ -2,7 +2,7 @@
 
 Two ways in, one result:
 - `fill_bulk`: the XML goes through the sandbox's own ingest code in this process
-  (`consult.sandbox.bulk.load_submissions`): ~500 submissions/s on one core, no HTTP;
+  (`consult.sandbox.bulk.load_submissions`): ~600 submissions/s on one core, no HTTP;
 - `fill_openrosa`: each submission is POSTed as ODK Collect sends it (8 at a time), for a
   small N: the path the bulk loader stands in for.
 `check_same_odata` fills two sandboxes with the same interviews, one each way, and compares
@@ -10,7 +10,7 @@ every OData feed a sync or a user reads (`Submissions`, `Submissions?$expand=*`,
 `Submissions.members`), row by row, leaving out only what must differ (submission dates).
 
 `prepared_sandbox` keeps a filled data directory under build/bench-cache/, keyed by N, seed,
-the form's XForm hash and the loader's code, so the 100k fill (~3–4 min) is paid once.
+the form's XForm hash and the loader's code, so the 100k fill (~3 min) is paid once.
 
     python bench/fill.py --check 300          # bulk and OpenRosa give the same OData
     python bench/fill.py --n 100000           # fill (or reuse) the 100k sandbox

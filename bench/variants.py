@@ -263,7 +263,7 @@ def profile(spec: dict, db_path: Path, out: Path) -> dict:
         from pyinstrument import Profiler
         from pyinstrument.renderers import ConsoleRenderer
     except ImportError:
-        raise SystemExit("the profile needs pyinstrument: .venv/bin/pip install pyinstrument") from None
+        raise SystemExit("the profile needs pyinstrument: .venv/bin/pip install -e '.[bench]'") from None
 
     profiler = Profiler(interval=0.002)
     profiler.start()
