@@ -117,7 +117,7 @@ def test_a_sync_killed_anywhere_then_rerun_equals_an_uninterrupted_one(field: Fi
     kills = 0
     for _ in range(12 if db_url.startswith("sqlite") else 8):
         process = _run_sync(field, db_url)
-        time.sleep(rng.uniform(1.0, 7.0))
+        time.sleep(rng.uniform(0.5, 3.5))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1
@@ -126,7 +126,7 @@ def test_a_sync_killed_anywhere_then_rerun_equals_an_uninterrupted_one(field: Fi
         run = _run_sync(field, url)
         _, err = run.communicate(timeout=300)
         assert run.returncode == 0, err.decode()
-    assert kills >= 6, "most runs must be cut short for the test to mean something"
+    assert kills >= 5, "runs must be cut short for the test to mean something"
 
     got, expected = create_engine_for(db_url), create_engine_for(f"sqlite:///{tmp_path / 'reference.db'}")
     assert _data(snapshot(got)) == _data(snapshot(expected))
