@@ -28,16 +28,18 @@ def get_live(store: Store, form_id: int, instance_id: str) -> sqlite3.Row:
     return row
 
 
-def version_json(row: sqlite3.Row, current: bool, submitter: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One version (`submission_defs` row) as in `currentVersion` and `/versions`."""
+def version_json(row: sqlite3.Row, current: bool, submitter: dict[str, Any] | None = None,
+                 prefix: str = "") -> dict[str, Any]:
+    """One version (`submission_defs` row) as in `currentVersion` and `/versions`; `prefix` names the
+    columns when the version is joined to its submission (`def_submitter_id`, ...)."""
     body = {
-        "submitterId": row["submitter_id"],
-        "createdAt": row["created_at"],
+        "submitterId": row[prefix + "submitter_id"],
+        "createdAt": row[prefix + "created_at"],
         "instanceName": row["instance_name"],
-        "instanceId": row["instance_id"],
+        "instanceId": row[prefix + "instance_id"],
         "current": current,
-        "deviceId": row["device_id"],
-        "userAgent": row["user_agent"],
+        "deviceId": row[prefix + "device_id"],
+        "userAgent": row[prefix + "user_agent"],
     }
     if submitter is not None:
         body["submitter"] = submitter
@@ -45,18 +47,7 @@ def version_json(row: sqlite3.Row, current: bool, submitter: dict[str, Any] | No
 
 
 def _current_version(row: sqlite3.Row, submitter: dict[str, Any] | None) -> dict[str, Any]:
-    body = {
-        "submitterId": row["def_submitter_id"],
-        "createdAt": row["def_created_at"],
-        "instanceName": row["instance_name"],
-        "instanceId": row["def_instance_id"],
-        "current": True,
-        "deviceId": row["def_device_id"],
-        "userAgent": row["def_user_agent"],
-    }
-    if submitter is not None:
-        body["submitter"] = submitter
-    return body
+    return version_json(row, True, submitter, prefix="def_")
 
 
 def submission_json(store: Store, row: sqlite3.Row, extended: bool) -> dict[str, Any]:
