@@ -8,11 +8,12 @@ The latest result per suite is kept for the Data Docs of the sync.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import threading
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -53,13 +54,27 @@ def _batch_definition(table: str) -> BatchDefinition:
 
 def validate_frame(suite: ExpectationSuite, frame: pd.DataFrame, index_columns: list[str],
                    today: date) -> ExpectationSuiteValidationResult:
-    """Validate one table's DataFrame; failing rows come back keyed by `index_columns`."""
-    result_format: dict[str, Any] = {"result_format": "COMPLETE",
-                                     "unexpected_index_column_names": index_columns,
-                                     "return_unexpected_index_query": False}
+    """Validate one table's DataFrame; failing rows come back keyed by `index_columns`.
+
+    Two passes: the whole suite with BOOLEAN_ONLY, then COMPLETE for only the expectations
+    that failed. Assembling unexpected lists and result objects is a third of GX's time, and
+    on most pages nothing or almost nothing fails."""
+    parameters = {"today": today}
     with LOCK:
         batch = _batch_definition(suite.name).get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(suite, result_format=result_format, expectation_parameters={"today": today})
+        result = batch.validate(suite, result_format={"result_format": "BOOLEAN_ONLY"},
+                                expectation_parameters=parameters)
+        failed = [e for e, outcome in zip(suite.expectations, result.results, strict=True) if not outcome.success]
+        if failed:
+            import great_expectations as gx
+
+            detail = batch.validate(gx.ExpectationSuite(name=suite.name, expectations=[copy.copy(e) for e in failed]),
+                                    result_format={"result_format": "COMPLETE",
+                                                   "unexpected_index_column_names": index_columns,
+                                                   "return_unexpected_index_query": False},
+                                    expectation_parameters=parameters)
+            detailed = iter(detail.results)
+            result.results = [outcome if outcome.success else next(detailed) for outcome in result.results]
         _latest[suite.name] = (suite, result)
     for outcome in result.results:
         if message := _raised(outcome.exception_info or {}):

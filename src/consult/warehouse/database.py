@@ -8,6 +8,7 @@ at once with SQLITE_BUSY instead of waiting, so parallel form syncs would fail a
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -85,23 +86,31 @@ def upsert_into(conn: Connection, table: Table) -> PostgresqlInsert | SqliteInse
 
 
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert rows that all have the same keys, in the caller's transaction. PostgreSQL gets
-    them through COPY, several times faster than psycopg's executemany; SQLite's executemany
-    is already fast."""
+    """Insert rows that all have the same keys, in the caller's transaction, below SQLAlchemy's
+    statement layer: COPY on PostgreSQL (several times faster than psycopg's executemany), the
+    driver's executemany on SQLite (a quarter faster than going through `conn.execute`)."""
     if not rows:
-        return
-    if conn.dialect.name != "postgresql":
-        conn.execute(table.insert(), list(rows))
         return
     columns = list(rows[0])
     processors = [(i, process) for i, name in enumerate(columns)
                   if (process := table.c[name].type.bind_processor(conn.dialect)) is not None]
+    pick = operator.itemgetter(*columns)
+
+    def values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        picked = pick(row) if len(columns) > 1 else (pick(row),)
+        if not processors:
+            return picked
+        out = list(picked)
+        for i, process in processors:
+            out[i] = process(out[i])
+        return tuple(out)
+
     quote = conn.dialect.identifier_preparer
-    copy_sql = (f"COPY {quote.format_table(table)} ({', '.join(quote.quote(name) for name in columns)}) "
-                "FROM STDIN")
-    with conn.connection.driver_connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
-        for row in rows:
-            values = [row[name] for name in columns]
-            for i, process in processors:
-                values[i] = process(values[i])
-            copy.write_row(values)
+    target = f"{quote.format_table(table)} ({', '.join(quote.quote(name) for name in columns)})"
+    if conn.dialect.name == "postgresql":
+        with conn.connection.driver_connection.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(values(row))
+        return
+    placeholders = ", ".join("?" * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {target} VALUES ({placeholders})", [values(row) for row in rows])

@@ -137,7 +137,7 @@ def load_page(conn: Connection, project_id: int, records: FormRecords, statuses:
     _replace_submissions(conn, project_id, form_id, list(stored), [
         _submission_row(project_id, s, _status(s.instance_id, statuses, failed), loaded_at)
         for s in records.submissions])
-    _replace_rows(conn, records)
+    _replace_rows(conn, records, list(stored))
     replace_failures(conn, project_id, form_id, ids, failures)
     unchanged = sum(1 for s in records.submissions if stored.get(s.instance_id) == s.raw_json)
     return LoadCounts(new=len(ids) - len(stored), updated=len(stored), unchanged=unchanged)
@@ -154,11 +154,12 @@ def _replace_submissions(conn: Connection, project_id: int, form_id: str, stored
     bulk_insert(conn, submissions, rows)
 
 
-def _replace_rows(conn: Connection, records: FormRecords) -> None:
-    """Children go before their form row (foreign keys), and come back after it."""
+def _replace_rows(conn: Connection, records: FormRecords, stored_ids: Sequence[str]) -> None:
+    """Children go before their form row (foreign keys), and come back after it. Only stored
+    submissions have rows to delete (they are written with their `submissions` row)."""
     tables = form_tables(records.layout)
     ordered = [tables[t.key] for t in records.layout.tables]
-    for chunk in chunks(records.instance_ids):
+    for chunk in chunks(stored_ids):
         for table in reversed(ordered):
             conn.execute(delete(table).where(table.c[INSTANCE].in_(chunk)))
     for table_layout, table in zip(records.layout.tables, ordered, strict=True):

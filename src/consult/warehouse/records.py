@@ -233,7 +233,7 @@ def _fail(kind: str) -> Any:
     raise ValueError(f"not a {kind}")
 
 
-def _at(row: dict, path: list[str]) -> Any:
+def _at(row: dict, path: tuple[str, ...]) -> Any:
     value: Any = row
     for key in path:
         if not isinstance(value, dict):
@@ -248,22 +248,51 @@ def _relative_path(repeat: Repeat, schema: FormSchema) -> list[str]:
     return repeat.xpath.removeprefix(base + "/").split("/")
 
 
+@dataclass(frozen=True)
+class _Cell:
+    """Where a column's value is in an OData row, resolved once per form instead of once per cell."""
+
+    name: str
+    field: str
+    path: tuple[str, ...]
+    data_type: DataType
+    part: int | None
+    """For a geopoint column, its index in (lon, lat, alt, accuracy)."""
+
+
+@dataclass(frozen=True)
+class _Child:
+    table: TableLayout
+    path: tuple[str, ...]
+    """The select_multiple's value, or the repeat's entries, relative to the owning row."""
+
+
 class RecordBuilder:
     """Turns pages of one form's OData rows (`$expand=*`) into FormRecords."""
 
     def __init__(self, schema: FormSchema):
         self.schema = schema
         self.layout = FormLayout.of(schema)
-        self._fields = {f.name: f for f in schema.fields}
+        fields = {f.name: f for f in schema.fields}
+        parts = ("lon", "lat", "alt", "accuracy")
+        self._cells = {t.key: tuple(
+            _Cell(c.name, c.field, tuple(fields[c.field].odata_path), c.data_type,
+                  parts.index(c.part) if c.part else None) for c in t.columns) for t in self.layout.tables}
+        repeats = {r.name: r for r in schema.repeats}
+        self._children = {t.key: tuple(
+            _Child(child, tuple(fields[child.key].odata_path) if child.kind is TableKind.CHOICES
+                   else tuple(_relative_path(repeats[child.key], schema)))
+            for child in self.layout.tables if child.parent == t.key) for t in self.layout.tables}
 
     def build(self, odata_rows: list[dict]) -> FormRecords:
         records = FormRecords(self.layout, rows={t.key: [] for t in self.layout.tables})
+        form_table = self.layout.table("")
         for row in odata_rows:
             instance_id = row.get("__id")
             if not isinstance(instance_id, str) or not instance_id:
                 raise ValueError("an OData row has no __id")
             records.submissions.append(self._system(instance_id, row))
-            self._table_row(records, self.layout.table(""), row, instance_id, None, None, None)
+            self._table_row(records, form_table, row, instance_id, None, None, None)
         return records
 
     def _system(self, instance_id: str, row: dict) -> SubmissionSystem:
@@ -292,39 +321,43 @@ class RecordBuilder:
         if table.kind is TableKind.REPEAT:
             out |= {ROW: row_id, PARENT: parent_row_id, POSITION: position}
         geo: dict[str, tuple] = {}
-        for column in table.columns:
-            f = self._fields[column.field]
-            raw = _at(row, f.odata_path)
-            try:
-                if column.part:
-                    if column.field not in geo:
-                        geo[column.field] = (None,) * 4 if raw in (None, "") else _geopoint(raw)
-                    value = geo[column.field][("lon", "lat", "alt", "accuracy").index(column.part)]
-                else:
-                    value = coerce(raw, column.data_type)
-            except (ValueError, TypeError) as exc:
-                geo.setdefault(column.field, (None,) * 4)
-                records.problems.append(ValueProblem(instance_id, f.name, raw, str(exc), row_id))
+        for cell in self._cells[table.key]:
+            raw: Any = row
+            for key in cell.path:
+                raw = raw.get(key) if type(raw) is dict else None
+            if raw is None or raw == "":
                 value = None
-            out[column.name] = value
-        records.rows[table.key].append(out)
-        for child in self.layout.tables:
-            if child.parent != table.key:
-                continue
-            if child.kind is TableKind.CHOICES:
-                raw = _at(row, self._fields[child.key].odata_path)
-                tokens = str(raw).split() if isinstance(raw, (str, int, float)) else []
-                records.rows[child.key] += [{INSTANCE: instance_id, ROW: row_id or "", VALUE: token}
-                                            for token in dict.fromkeys(tokens)]
+            elif cell.part is None and cell.data_type is DataType.STRING and type(raw) is str:
+                value = raw
             else:
-                repeat = next(r for r in self.schema.repeats if r.name == child.key)
-                entries = _at(row, _relative_path(repeat, self.schema)) or []
-                if not isinstance(entries, list):
-                    records.problems.append(ValueProblem(instance_id, repeat.name, entries, "not a list of entries"))
+                try:
+                    if cell.part is not None:
+                        if cell.field not in geo:
+                            geo[cell.field] = _geopoint(raw)
+                        value = geo[cell.field][cell.part]
+                    else:
+                        value = coerce(raw, cell.data_type)
+                except (ValueError, TypeError) as exc:
+                    geo.setdefault(cell.field, (None,) * 4)
+                    records.problems.append(ValueProblem(instance_id, cell.field, raw, str(exc), row_id))
+                    value = None
+            out[cell.name] = value
+        records.rows[table.key].append(out)
+        for child in self._children[table.key]:
+            raw = _at(row, child.path)
+            if child.table.kind is TableKind.CHOICES:
+                tokens = str(raw).split() if isinstance(raw, (str, int, float)) else []
+                records.rows[child.table.key] += [{INSTANCE: instance_id, ROW: row_id or "", VALUE: token}
+                                                  for token in dict.fromkeys(tokens)]
+                continue
+            repeat = child.table.key
+            entries = raw or []
+            if not isinstance(entries, list):
+                records.problems.append(ValueProblem(instance_id, repeat, entries, "not a list of entries"))
+                continue
+            for position, entry in enumerate(entries, start=1):
+                entry_id = entry.get("__id") if isinstance(entry, dict) else None
+                if not isinstance(entry_id, str):
+                    records.problems.append(ValueProblem(instance_id, repeat, entry, "entry without __id"))
                     continue
-                for position, entry in enumerate(entries, start=1):
-                    entry_id = entry.get("__id") if isinstance(entry, dict) else None
-                    if not isinstance(entry_id, str):
-                        records.problems.append(ValueProblem(instance_id, repeat.name, entry, "entry without __id"))
-                        continue
-                    self._table_row(records, child, entry, instance_id, entry_id, row_id, position)
+                self._table_row(records, child.table, entry, instance_id, entry_id, row_id, position)
