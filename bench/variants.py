@@ -30,6 +30,7 @@ import os
 import re
 import resource
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -133,19 +134,23 @@ class StageTimer:
         from consult.warehouse.records import RecordBuilder
 
         timer = self
-        pull = sync.pull_submissions
+        pull, ahead = sync.pull_submissions, sync.read_ahead
 
-        def timed_pull(*args, **kwargs):
-            pages = pull(*args, **kwargs)
+        def timed_pages(pages):
+            """Time the sync spends waiting for pages: the read-ahead thread's fetching overlaps
+            the sync's work, so only waits on the main thread count."""
+            counted = threading.current_thread() is threading.main_thread()
             while True:
                 started = time.perf_counter()
                 try:
                     page = next(pages)
                 except StopIteration:
-                    timer.seconds["pull"] += time.perf_counter() - started
+                    if counted:
+                        timer.seconds["pull"] += time.perf_counter() - started
                     return
-                timer.seconds["pull"] += time.perf_counter() - started
-                timer.rows["pull"] += len(page.rows)
+                if counted:
+                    timer.seconds["pull"] += time.perf_counter() - started
+                    timer.rows["pull"] += len(page.rows)
                 yield page
 
         def wrap(name: str, fn, rows_of=None):
@@ -163,7 +168,8 @@ class StageTimer:
 
         build = RecordBuilder.build
         RecordBuilder.build = wrap("records", build, lambda a: len(a[1]))
-        sync.pull_submissions = timed_pull
+        sync.pull_submissions = lambda *args, **kwargs: timed_pages(pull(*args, **kwargs))
+        sync.read_ahead = lambda pages: timed_pages(ahead(pages))
         sync.validate_records = wrap("validate", sync.validate_records, lambda a: len(a[1].instance_ids))
         sync.load_page = wrap("load", sync.load_page, lambda a: len(a[2].instance_ids))
         sync.recheck_duplicates = wrap("duplicates", sync.recheck_duplicates)

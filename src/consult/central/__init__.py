@@ -17,6 +17,7 @@ from consult.central.pull import (
     count_submissions,
     download_attachments,
     pull_submissions,
+    read_ahead,
     submission_ids,
 )
 from consult.central.review import ReviewState, write_review
@@ -27,6 +28,6 @@ __all__ = [
     "BuiltForm", "CentralConfigError", "CentralError", "CentralSession", "CentralSettings", "DeployAction",
     "DeployError", "DeployedForm", "FieldTeam", "ODataPage", "ReviewState", "SubmissionQuery", "SubmissionReceipt",
     "TeamAccess", "built_forms", "collect_session", "count_submissions", "deploy_forms", "download_attachments",
-    "ensure_teams", "pull_submissions", "read_teams", "redact", "resolve_project", "submission_ids", "submit",
-    "write_qr_codes", "write_review",
+    "ensure_teams", "pull_submissions", "read_ahead", "read_teams", "redact", "resolve_project", "submission_ids",
+    "submit", "write_qr_codes", "write_review",
 ]

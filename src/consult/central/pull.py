@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import re
 import tempfile
+import threading
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 from consult.central.session import CentralError, CentralSession
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 1000
 DEFAULT_OVERLAP = timedelta(seconds=60)
@@ -115,6 +120,52 @@ def pull_submissions(central: CentralSession, query: SubmissionQuery, etag: str 
                         served_at=_served_at(response.headers.get("Date")))
         url, params, headers = body.get("@odata.nextLink"), None, {}
         number += 1
+
+
+def read_ahead(pages: Iterator[T]) -> Iterator[T]:
+    """The same pages, the next one fetched in a thread while the caller works on this one.
+
+    Central spends its time building a page and the sync its own validating and loading the
+    previous one; on two cores they overlap. An error comes out where its page would have;
+    leaving the loop early stops the reader once the page it is fetching arrives."""
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for page in pages:
+                if not put(("page", page)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(("error", exc))
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=read, name="odata-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, value = handoff.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _served_at(header: str | None) -> datetime | None:
