@@ -2,8 +2,8 @@
 
 Real parts throughout: the sandbox over HTTP, engine-free but Collect-shaped submissions
 from the fieldwork generator (some deliberately wrong), an edit and a deletion made in
-Central, and a real database. The kill test runs `python -m consult.sync` as a separate
-process and SIGKILLs it at random moments.
+Central, and a real database. The kill test runs `python -m consult.sync --write-back` as a
+separate process through the fault proxy, which SIGKILLs it at chosen points of its work.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ from consult.warehouse.tables import submissions, validation_failures, watermark
 
 from .conftest import FORM_IDS, REPO, BuiltForms
 from .fieldwork_central import Field, edit_in_central, field_sandbox
+from .hardening.proxy import Fault, FaultProxy
 
 
 @pytest.fixture
@@ -97,10 +99,11 @@ def test_sync_loads_the_live_submissions_catches_every_mistake_and_writes_back_o
     engine.dispose()
 
 
-def _run_sync(field: Field, db_url: str) -> subprocess.Popen:
+def _run_sync(field: Field, db_url: str, central_url: str | None = None) -> subprocess.Popen:
+    env = field.env(db_url) | ({"CONSULT_CENTRAL_URL": central_url} if central_url else {})
     return subprocess.Popen([sys.executable, "-m", "consult.sync", "--build-dir", str(field.built.out_dir),
                              "--write-back", "--page-size", "10"],
-                            env=field.env(db_url), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def _data(tables: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
@@ -109,24 +112,52 @@ def _data(tables: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
     return {name: rows for name, rows in tables.items() if name != "watermarks"}
 
 
+@dataclass
+class _Kill:
+    """The proxy's `then`: SIGKILL the sync whose request it is holding or has just answered."""
+
+    process: subprocess.Popen | None = None
+
+    def __call__(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+
+
+def _kill_points(rng: random.Random) -> list[tuple[str, Fault]]:
+    """One kill in each phase of a sync. Each is sure to be reached by a run started after the kills before
+    it: every run pulls at least the two forms with most mistakes again, and every write-back kill leaves
+    at most one more of the 11 quarantined submissions done."""
+    pages = ".svc/Submissions"
+    return [
+        ("pull: waiting for a page", Fault("drop", match=pages, skip=rng.randint(1, 6))),
+        ("validate/load: a page just answered", Fault("pass", match=pages, skip=rng.randint(0, 6),
+                                                      seconds=rng.uniform(0.0, 0.1))),
+        ("write-back: review state sent, no answer", Fault("drop", method="PATCH", match="/submissions/")),
+        ("write-back: comment stored, answer lost", Fault("lose", method="POST", match="/comments",
+                                                          skip=rng.randint(0, 1))),
+    ]
+
+
 def test_a_sync_killed_anywhere_then_rerun_equals_an_uninterrupted_one(field: Field, db_url: str,
                                                                        tmp_path: Path) -> None:
-    """Killed first, so the kills also land in the middle of writing back; then an uninterrupted
-    sync into a fresh database of the same Central is the reference."""
+    """Killed twice in each phase (pull, validate/load, write-back before the review is set and after a
+    comment is stored), then run to the end; an uninterrupted sync into a fresh database of the same
+    Central is the reference, and no quarantined submission has its comment twice."""
     rng = random.Random(20041008)
-    kills = 0
-    for _ in range(12 if db_url.startswith("sqlite") else 8):
-        process = _run_sync(field, db_url)
-        time.sleep(rng.uniform(0.5, 3.5))
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
-        process.wait(timeout=60)
-    for url in (db_url, f"sqlite:///{tmp_path / 'reference.db'}"):
-        run = _run_sync(field, url)
-        _, err = run.communicate(timeout=300)
-        assert run.returncode == 0, err.decode()
-    assert kills >= 5, "runs must be cut short for the test to mean something"
+    with FaultProxy(field.server.url) as proxy:
+        for phase, fault in _kill_points(rng) + _kill_points(rng):
+            kill = _Kill()
+            fault.then = kill
+            proxy.set(fault)
+            kill.process = _run_sync(field, db_url, proxy.url)
+            _, err = kill.process.communicate(timeout=120)
+            proxy.wait_idle()
+            proxy.set(None)
+            assert fault.applied == 1 and kill.process.returncode == -signal.SIGKILL, (phase, err.decode()[-2000:])
+        for url in (db_url, f"sqlite:///{tmp_path / 'reference.db'}"):
+            run = _run_sync(field, url, proxy.url)
+            _, err = run.communicate(timeout=300)
+            assert run.returncode == 0, err.decode()
 
     got, expected = create_engine_for(db_url), create_engine_for(f"sqlite:///{tmp_path / 'reference.db'}")
     assert _data(snapshot(got)) == _data(snapshot(expected))
@@ -136,12 +167,17 @@ def test_a_sync_killed_anywhere_then_rerun_equals_an_uninterrupted_one(field: Fi
         latest = dict(conn.execute(select(s.form_id, func.max(func.coalesce(s.updated_at, s.submission_date)))
                                    .group_by(s.form_id)).all())
         marks = dict(conn.execute(select(watermarks.c.form_id, watermarks.c.last_change)).all())
+        mistakes = [i for i in field.interviews if i.mistake]
+        wanted = {i.instance_id: [failure_comment(failures_of(conn, field.project_id, i.form_id, i.instance_id))]
+                  for i in mistakes}
     assert set(marks) == set(FORM_IDS)
     assert all(marks[form] is not None and marks[form] <= latest[form] for form in FORM_IDS), (marks, latest)
+    assert len(mistakes) >= 8, "the write-back kills must not run out of quarantined submissions"
     with CentralSession(field.settings) as central:
-        for interview in field.interviews:
-            if interview.mistake:
-                said = comments(central, field.project_id, interview.form_id, interview.instance_id)
-                assert len(said) == 1, "a comment is never written back twice"
+        said = {i.instance_id: comments(central, field.project_id, i.form_id, i.instance_id) for i in mistakes}
+        states = {central.json("GET", f"projects/{field.project_id}/forms/{i.form_id}/submissions/"
+                                      f"{i.instance_id}")["reviewState"] for i in mistakes}
+    assert said == wanted, "each quarantined submission has its comment exactly once"
+    assert states == {"hasIssues"}
     got.dispose()
     expected.dispose()

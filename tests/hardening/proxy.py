@@ -1,11 +1,17 @@
 """A loopback HTTP proxy that injects network faults between the Central client and the sandbox.
 
-Threaded, stdlib only. Each request whose path contains `Fault.match` counts; the first
-`skip` of them pass untouched, the next `times` get the fault (times=None: for ever).
-Kinds: delay, drop (close without answering), status (500/502/503/429 with Central's
+Threaded, stdlib only. Each request whose path contains `Fault.match` (and whose method is
+`Fault.method`, when given) counts; the first `skip` of them pass untouched, the next `times`
+get the fault (times=None: for ever). Kinds: delay (hold the request, then forward it), drop
+(close without forwarding or answering), lose (forward, so Central applies it, then close
+without answering: the reply is lost), late (forward, then answer after `seconds`), pass
+(forward and answer untouched; only `then` runs), status (500/502/503/429 with Central's
 error JSON), truncate (half the body, honest Content-Length: invalid JSON), cut (half the
 body, then the connection closes: IncompleteRead), duplicate (the next matching request
 is answered with the body of the previous one: a page sent twice).
+
+`then`, when given, runs where the fault happens: before a drop or a lost reply closes the
+connection, after a passed answer went out (`seconds` later). The kill test SIGKILLs the sync there.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import http.client
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -30,11 +37,13 @@ class Fault:
     times: int | None = 1
     skip: int = 0
     match: str = ".svc/Submissions"
+    method: str | None = None
+    then: Callable[[], None] | None = None
     hits: int = field(default=0, init=False)
     applied: int = field(default=0, init=False)
 
-    def due(self, path: str) -> bool:
-        if self.match not in path:
+    def due(self, method: str, path: str) -> bool:
+        if self.match not in path or (self.method is not None and method != self.method):
             return False
         self.hits += 1
         if self.hits <= self.skip or (self.times is not None and self.applied >= self.times):
@@ -51,6 +60,8 @@ class FaultProxy:
         self.lock = threading.Lock()
         self.last_body: bytes | None = None
         self.replay: bytes | None = None
+        self.busy = 0
+        self.idle = threading.Condition(self.lock)
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -60,7 +71,14 @@ class FaultProxy:
                 pass
 
             def _any(self) -> None:
-                proxy.handle(self)
+                with proxy.lock:
+                    proxy.busy += 1
+                try:
+                    proxy.handle(self)
+                finally:
+                    with proxy.lock:
+                        proxy.busy -= 1
+                        proxy.idle.notify_all()
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _any
 
@@ -75,6 +93,12 @@ class FaultProxy:
     def set(self, fault: Fault | None) -> None:
         with self.lock:
             self.fault, self.replay, self.last_body = fault, None, None
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait for requests still held or in flight (a delayed one still reaches Central after its client gave up)."""
+        with self.idle:
+            if not self.idle.wait_for(lambda: self.busy == 0, timeout):
+                raise TimeoutError(f"{self.busy} requests still in the proxy after {timeout} s")
 
     def __enter__(self) -> FaultProxy:
         self.thread.start()
@@ -101,13 +125,13 @@ class FaultProxy:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
         with self.lock:
-            fault = self.fault if self.fault and self.fault.due(h.path) else None
+            fault = self.fault if self.fault and self.fault.due(h.command, h.path) else None
             replay = self.replay if self.fault and self.fault.kind == "duplicate" and fault else None
         kind = fault.kind if fault else None
         if kind == "delay":
             time.sleep(fault.seconds)
         if kind == "drop":
-            h.close_connection = True
+            self._close(h, fault)
             return
         if kind == "status":
             payload = json.dumps({"message": f"injected {fault.status}", "code": fault.status * 1000 + 1}).encode()
@@ -120,6 +144,11 @@ class FaultProxy:
             h.wfile.write(payload)
             return
         status, reason, headers, data = self._forward(h, body)
+        if kind == "lose":
+            self._close(h, fault)
+            return
+        if kind == "late":
+            time.sleep(fault.seconds)
         if kind == "duplicate" and replay is not None:
             data = replay
         if ".svc/Submissions" in h.path and status == 200:
@@ -140,3 +169,14 @@ class FaultProxy:
             h.wfile.write(sent)
         if kind == "cut":
             h.close_connection = True
+        if kind == "pass" and fault.then:
+            h.wfile.flush()
+            time.sleep(fault.seconds)
+            fault.then()
+
+    @staticmethod
+    def _close(h: BaseHTTPRequestHandler, fault: Fault) -> None:
+        """End the exchange without an answer (after `then`, so a killed client never sees the close)."""
+        if fault.then:
+            fault.then()
+        h.close_connection = True

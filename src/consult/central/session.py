@@ -126,7 +126,10 @@ class CentralSession:
 
 
 def call_pyodk(call: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a pyodk endpoint call; its PyODKError carries the response, which becomes a CentralError."""
+    """Run a pyodk endpoint call; its PyODKError carries the response, which becomes a CentralError.
+
+    pyodk lets a connection error or timeout through as it came from requests (a PATCH or POST is
+    not retried by urllib3, so it ends here at once): it becomes a CentralError without a status."""
     try:
         return call(*args, **kwargs)
     except PyODKError as exc:
@@ -134,6 +137,10 @@ def call_pyodk(call: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(response, requests.Response):
             raise central_error(response) from None
         raise CentralError("?", "", None, str(exc.args[0]) if exc.args else "pyodk call failed") from None
+    except requests.RequestException as exc:
+        request = exc.request
+        method, url = (request.method or "?", request.url or "") if request is not None else ("?", "")
+        raise CentralError(method, url, None, f"{exc.__class__.__name__}: no answer") from None
 
 
 def _pyodk_reason(exc: PyODKError) -> str:
