@@ -29,6 +29,7 @@ from consult.central import (
     ReviewState,
     SubmissionQuery,
     pull_submissions,
+    read_ahead,
     resolve_project,
     submission_ids,
 )
@@ -202,7 +203,7 @@ class FormSync:
         midway pulls again from the old watermark, and the upsert absorbs what it re-reads."""
         query = SubmissionQuery(self.project_id, self.schema.form_id, since=since, page_size=self.options.page_size)
         pulled = Pulled()
-        for page in pull_submissions(self.central, query, etag=etag):
+        for page in read_ahead(pull_submissions(self.central, query, etag=etag)):
             if page.not_modified:
                 return None
             if page.number == 0:
@@ -248,17 +249,34 @@ class FormSync:
                 failures = written_back(conn, self.project_id, self.schema.form_id, instance_id)
             if failures is None:
                 continue
-            comment = failure_comment(failures)
-            digest = failures_hash(failures)
-            if comment not in comments(self.central, self.project_id, self.schema.form_id, instance_id):
-                write_review(self.central, self.project_id, self.schema.form_id, instance_id,
-                             ReviewState.HAS_ISSUES, comment)
+            if self._review(instance_id, failure_comment(failures)):
                 wrote += 1
             with self.engine.begin() as conn:
-                record_write_back(conn, self.project_id, self.schema.form_id, instance_id, digest,
+                record_write_back(conn, self.project_id, self.schema.form_id, instance_id, failures_hash(failures),
                                   str(ReviewState.HAS_ISSUES))
         self.summary.written_back += wrote
         return wrote
+
+    def _review(self, instance_id: str, comment: str) -> bool:
+        """Set `hasIssues` and post `comment` unless Central holds it already; True when this call wrote it.
+
+        urllib3 never retries a PATCH or a POST, so a write that failed on the way is retried here,
+        with the session's backoff, up to `settings.retries` times. The comments are read again before
+        each try: a comment Central stored whose answer was lost is found there and not posted twice
+        (pyodk sets the review state before posting the comment, so a stored comment means both)."""
+        settings = self.central.settings
+        for attempt in range(settings.retries + 1):
+            if comment in comments(self.central, self.project_id, self.schema.form_id, instance_id):
+                return attempt > 0
+            try:
+                write_review(self.central, self.project_id, self.schema.form_id, instance_id,
+                             ReviewState.HAS_ISSUES, comment)
+                return True
+            except CentralError as error:
+                if attempt == settings.retries or not is_transient(error):
+                    raise
+                time.sleep(settings.backoff * 2 ** attempt)
+        return False
 
 
 @dataclass(frozen=True)
