@@ -138,8 +138,8 @@ class StageTimer:
 
         def timed_pages(pages):
             """Time the sync spends waiting for pages: the read-ahead thread's fetching overlaps
-            the sync's work, so only waits on the main thread count."""
-            counted = threading.current_thread() is threading.main_thread()
+            the sync's work, so only the waits of the sync's own thread count."""
+            counted = threading.current_thread().name != "odata-read-ahead"
             while True:
                 started = time.perf_counter()
                 try:

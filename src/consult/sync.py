@@ -36,6 +36,7 @@ from consult.central import (
 from consult.central.review import comments, write_review
 from consult.forms.schema import FormSchema
 from consult.validate import ValidationContext, validate_records
+from consult.warehouse.database import create_engine_for, database_url
 from consult.warehouse.load import (
     FailureRow,
     LoadCounts,
@@ -50,11 +51,10 @@ from consult.warehouse.load import (
     remember_etag,
     written_back,
 )
-from consult.warehouse.verdicts import quarantined_ids, verdicts_of
 from consult.warehouse.locks import FormBusy, form_lock
 from consult.warehouse.records import FormLayout, FormRecords, RecordBuilder
-from consult.warehouse.database import create_engine_for, database_url
 from consult.warehouse.tables import ensure_schema
+from consult.warehouse.verdicts import quarantined_ids, verdicts_of
 
 MAX_PASSES = 4
 

@@ -355,9 +355,9 @@ class RecordBuilder:
             if not isinstance(entries, list):
                 records.problems.append(ValueProblem(instance_id, repeat, entries, "not a list of entries"))
                 continue
-            for position, entry in enumerate(entries, start=1):
+            for number, entry in enumerate(entries, start=1):
                 entry_id = entry.get("__id") if isinstance(entry, dict) else None
                 if not isinstance(entry_id, str):
                     records.problems.append(ValueProblem(instance_id, repeat, entry, "entry without __id"))
                     continue
-                self._table_row(records, child.table, entry, instance_id, entry_id, row_id, position)
+                self._table_row(records, child.table, entry, instance_id, entry_id, row_id, number)
