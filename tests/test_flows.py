@@ -73,9 +73,11 @@ def test_sync_flow_loads_validates_writes_back_and_reports(prefect_api, central_
 
 
 def test_consult_sync_command_runs_the_flow_with_a_progress_table(prefect_api, central_env: Field, tmp_path: Path):
+    import flows.sync_submissions  # noqa: F401 - Prefect sets up its log handlers on the streams of its first import:
+    # in a CLI process the real ones; inside CliRunner they would be the first invocation's, closed after it
     db = f"sqlite:///{tmp_path / 'reporting.db'}"
     args = ["sync", "--build-dir", str(central_env.built.out_dir), "--db", db, "--reports", str(tmp_path / "r"),
-            "--form", "focal_point_registration", "--form", "workshop_evaluation"]
+            "--form", "focal_point_registration", "--form", "workshop_evaluation", "--page-size", "7"]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
     output = " ".join(first.output.split())
@@ -86,6 +88,8 @@ def test_consult_sync_command_runs_the_flow_with_a_progress_table(prefect_api, c
     unknown = CliRunner().invoke(app, ["sync", "--build-dir", str(central_env.built.out_dir), "--db", db,
                                        "--form", "no_such_form"])
     assert unknown.exit_code == 1 and "no_such_form" in unknown.output and "Traceback" not in unknown.output
+    no_pages = CliRunner().invoke(app, [*args, "--page-size", "0"])
+    assert no_pages.exit_code == 2 and "--page-size" in no_pages.output
 
 
 def test_deploy_flow_builds_publishes_and_makes_qr_codes(prefect_api, tmp_path: Path, monkeypatch):

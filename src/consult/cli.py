@@ -177,6 +177,9 @@ def sync(
     central_config: CentralConfigFile = None,
     project: Annotated[str | None, typer.Option(help="Project name or id (default: from the config).")] = None,
     reports: Annotated[Path, typer.Option(help="Where the validation Data Docs go.")] = Path("reports"),
+    page_size: Annotated[int, typer.Option("--page-size", min=1, help="Submissions per OData page and "
+                                           "transaction; 5000 syncs large forms ~1.5x faster for ~140 MB more "
+                                           "memory (bench/README.md).")] = 1000,
 ) -> None:
     """Pull, validate and load the submissions into the reporting database (the sync-submissions flow)."""
     import os
@@ -205,7 +208,7 @@ def sync(
             summaries = sync_submissions(forms=form, full=full, write_back=write_back, project=project,
                                          build_dir=str(build_dir), database=db,
                                          central_config=str(central_config) if central_config else None,
-                                         reports_dir=str(reports), progress=show)
+                                         reports_dir=str(reports), page_size=page_size, progress=show)
         except (CentralConfigError, CentralError, ValueError, OSError) as exc:
             errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(1) from None
