@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from consult.central import (
     ensure_teams,
     pull_submissions,
     read_teams,
+    redact,
     resolve_project,
     submission_ids,
     submit,
@@ -411,3 +413,16 @@ def test_consult_deploy_and_teams_commands_are_idempotent(server: SandboxServer,
         app, ["deploy", "--build-dir", str(built_forms.out_dir)])
     assert bad.exit_code == 1 and "401" in bad.output and "wrong-password-123" not in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_app_user_keys_are_masked_in_urls_and_in_urllib3_request_logs(server: SandboxServer,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    key = "a" * 60 + "!$zz"
+    assert redact(f"http://h/v1/key/{key}/projects/1/submission?x=1") == "http://h/v1/key/***/projects/1/submission?x=1"
+    assert redact("http://h/v1/test/abc/projects/1/forms/f/draft") == "http://h/v1/test/***/projects/1/forms/f/draft"
+    caplog.set_level(logging.DEBUG, logger="urllib3")
+    session = collect_session(retries=0)
+    session.head(f"{server.url}/v1/key/{key}/projects/1/formList", timeout=10)
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")]
+    assert any("/v1/key/***/projects/1/formList" in line for line in lines), lines
+    assert not any(key in line for line in lines)

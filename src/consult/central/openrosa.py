@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from consult.central.session import CentralError, central_error
+from consult.central.session import CentralError, central_error, mask_keys_in_http_logs
 
 OPENROSA_HEADERS = {"X-OpenRosa-Version": "1.0"}
 
@@ -28,6 +28,8 @@ class SubmissionReceipt:
 
 
 def collect_session(retries: int = 3, backoff: float = 0.5) -> requests.Session:
+    """A session that posts like ODK Collect: the app-user key is in every URL, so it is masked in logs."""
+    mask_keys_in_http_logs()
     session = requests.Session()
     retry = Retry(total=retries, backoff_factor=backoff, status_forcelist=(429, 500, 502, 503, 504),
                   allowed_methods=None, raise_on_status=False)

@@ -33,6 +33,24 @@ def redact(url: str) -> str:
     return _SECRET_PATH.sub(lambda m: f"/{m.group(1)}/***", url)
 
 
+class RedactedPaths(logging.Filter):
+    """urllib3 logs every request line at DEBUG, URL path included: app-user keys are masked there too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+def mask_keys_in_http_logs() -> None:
+    """Install `RedactedPaths` on urllib3's request logger, once per process."""
+    logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, RedactedPaths) for f in logger.filters):
+        logger.addFilter(RedactedPaths())
+
+
 class CentralError(RuntimeError):
     """A call to Central failed: what was asked (URL without secrets), the status and Central's reason."""
 
@@ -62,6 +80,7 @@ class CentralSession:
     """What every Central call goes through; one per command or flow run."""
 
     def __init__(self, settings: CentralSettings):
+        mask_keys_in_http_logs()
         self.settings = settings
         password = settings.password.get_secret_value()
         session = Session(base_url=settings.base_url, api_version="v1", username=settings.username,
