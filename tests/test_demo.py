@@ -10,7 +10,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy import select
 
 from consult.demo import run_demo

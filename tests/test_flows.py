@@ -15,8 +15,6 @@ from .conftest import FORM_IDS, REPO, BuiltForms
 from .fieldwork_central import PROJECT, Field, field_sandbox
 
 
-
-
 @pytest.fixture
 def field(built_forms: BuiltForms) -> Iterator[Field]:
     with field_sandbox(built_forms) as sandbox:

@@ -105,8 +105,14 @@ BuildDir = Annotated[Path, typer.Option("--build-dir", help="Output of `consult 
 @contextmanager
 def _central(config_file: Path | None, project: str | None) -> Iterator[tuple[CentralSession, int]]:
     """Open a Central session and resolve the project; any failure becomes one red line and exit 1."""
-    from consult.central import (CentralConfigError, CentralError, CentralSession, CentralSettings, DeployError,
-                                 resolve_project)
+    from consult.central import (
+        CentralConfigError,
+        CentralError,
+        CentralSession,
+        CentralSettings,
+        DeployError,
+        resolve_project,
+    )
 
     try:
         settings = CentralSettings.load(config_file)
