@@ -50,17 +50,18 @@ def _current_version(row: sqlite3.Row, submitter: dict[str, Any] | None) -> dict
     return version_json(row, True, submitter, prefix="def_")
 
 
+_SUBMISSION_COLUMNS = {"instanceId": "instance_id", "submitterId": "submitter_id", "deviceId": "device_id",
+                       "createdAt": "created_at", "updatedAt": "updated_at", "reviewState": "review_state",
+                       "userAgent": "user_agent", "deletedAt": "deleted_at"}
+"""Central's key → the `submissions` column, in the order Central writes them."""
+
+
+def _submission_fields(row: sqlite3.Row, *keys: str) -> dict[str, Any]:
+    return {key: row[_SUBMISSION_COLUMNS[key]] for key in keys}
+
+
 def submission_json(store: Store, row: sqlite3.Row, extended: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "instanceId": row["instance_id"],
-        "submitterId": row["submitter_id"],
-        "deviceId": row["device_id"],
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
-        "reviewState": row["review_state"],
-        "userAgent": row["user_agent"],
-        "deletedAt": row["deleted_at"],
-    }
+    body = _submission_fields(row, *_SUBMISSION_COLUMNS)
     version_submitter = None
     if extended:
         body["submitter"] = _actor(store, row["submitter_id"])
@@ -71,28 +72,15 @@ def submission_json(store: Store, row: sqlite3.Row, extended: bool) -> dict[str,
 
 def created_json(row: sqlite3.Row) -> dict[str, Any]:
     """The REST create response: no reviewState or deletedAt yet."""
-    return {
-        "instanceId": row["instance_id"],
-        "submitterId": row["submitter_id"],
-        "deviceId": row["device_id"],
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
-        "userAgent": row["user_agent"],
-        "currentVersion": _current_version(row, None),
-    }
+    return {**_submission_fields(row, "instanceId", "submitterId", "deviceId", "createdAt", "updatedAt",
+                                 "userAgent"),
+            "currentVersion": _current_version(row, None)}
 
 
 def reviewed_json(row: sqlite3.Row) -> dict[str, Any]:
     """The PATCH response: the submission without versions."""
-    return {
-        "instanceId": row["instance_id"],
-        "submitterId": row["submitter_id"],
-        "deviceId": row["device_id"],
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
-        "reviewState": row["review_state"],
-        "deletedAt": row["deleted_at"],
-    }
+    return _submission_fields(row, "instanceId", "submitterId", "deviceId", "createdAt", "updatedAt",
+                              "reviewState", "deletedAt")
 
 
 def _actor(store: Store, actor_id: int) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from .. import catalog, ingest, problems, submission_json
 from ..responses import XML_TYPE, binary_response, body_response, event_etag, json_response, success
 from ..state import int_param, is_extended, is_true, json_body, require_user, sandbox
-from ..store import now
+from ..store import Store, now
 
 REVIEW_STATES = ("hasIssues", "edited", "approved", "rejected")
 
@@ -156,17 +156,7 @@ async def delete_submission(request: Request) -> Response:
     actor = require_user(request)
     store = sandbox(request).store
     form = form_of(request)
-    row = live_submission(request, form)
-    with store.transaction():
-        store.execute("UPDATE submissions SET deleted_at = ? WHERE id = ?", now(), row["id"])
-        ingest.audit(
-            store,
-            actor.id,
-            "submission.delete",
-            form["actee_id"],
-            {"instanceId": row["instance_id"], "submissionId": row["id"]},
-        )
-        ingest.touch(store, form["id"])
+    _set_deleted_at(store, actor.id, form, live_submission(request, form), now(), "submission.delete")
     return success(request.method)
 
 
@@ -181,17 +171,18 @@ async def restore_submission(request: Request) -> Response:
     )
     if row is None:
         raise problems.not_found()
-    with store.transaction():
-        store.execute("UPDATE submissions SET deleted_at = NULL WHERE id = ?", row["id"])
-        ingest.audit(
-            store,
-            actor.id,
-            "submission.restore",
-            form["actee_id"],
-            {"instanceId": row["instance_id"], "submissionId": row["id"]},
-        )
-        ingest.touch(store, form["id"])
+    _set_deleted_at(store, actor.id, form, row, None, "submission.restore")
     return success(request.method)
+
+
+def _set_deleted_at(store: Store, actor_id: int, form: sqlite3.Row, row: sqlite3.Row, deleted_at: str | None,
+                    action: str) -> None:
+    """Soft-delete or restore a submission, audited as Central audits it."""
+    with store.transaction():
+        store.execute("UPDATE submissions SET deleted_at = ? WHERE id = ?", deleted_at, row["id"])
+        ingest.audit(store, actor_id, action, form["actee_id"],
+                     {"instanceId": row["instance_id"], "submissionId": row["id"]})
+        ingest.touch(store, form["id"])
 
 
 def attachments_of(request: Request, def_id: int) -> Response:
