@@ -87,12 +87,7 @@ async def form_list(request: Request) -> Response:
         if catalog.attachments(box.store, def_row["id"]):
             lines.append(f"      <manifestUrl>{xml_escape(form_url)}/manifest</manifestUrl>")
         entries.append("    <xform>\n" + "\n".join(lines) + "\n    </xform>\n")
-    body = (
-        f'{XML_DECLARATION}\n  <xforms xmlns="http://openrosa.org/xforms/xformsList">\n'
-        + "".join(entries)
-        + "  </xforms>"
-    )
-    return openrosa_document(body, request.method)
+    return openrosa_document(_listing("xforms", "http://openrosa.org/xforms/xformsList", entries), request.method)
 
 
 @openrosa
@@ -114,12 +109,13 @@ async def manifest(request: Request) -> Response:
         for row in catalog.attachments(box.store, def_row["id"])
         if row["blob_id"] is not None
     ]
-    body = (
-        f'{XML_DECLARATION}\n  <manifest xmlns="http://openrosa.org/xforms/xformsManifest">\n'
-        + "".join(entries)
-        + "  </manifest>"
-    )
-    return openrosa_document(body, request.method)
+    return openrosa_document(_listing("manifest", "http://openrosa.org/xforms/xformsManifest", entries),
+                             request.method)
+
+
+def _listing(tag: str, namespace: str, entries: list[str]) -> str:
+    """An OpenRosa form list or manifest, laid out as Central lays it out."""
+    return f'{XML_DECLARATION}\n  <{tag} xmlns="{namespace}">\n' + "".join(entries) + f"  </{tag}>"
 
 
 @openrosa
