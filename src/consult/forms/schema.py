@@ -27,6 +27,8 @@ class DataType(StrEnum):
     DATETIME = "datetime"
     TIME = "time"
     GEOPOINT = "geopoint"
+    GEOTRACE = "geotrace"
+    GEOSHAPE = "geoshape"
     SELECT_ONE = "select_one"
     SELECT_MULTIPLE = "select_multiple"
     BINARY = "binary"
@@ -134,6 +136,9 @@ class FormSchema(BaseModel):
     source: str
     """File name of the XLSForm."""
     xform_sha256: str
+    profile: str = "odk"
+    """The house rules, domain rules and findings the form opted into (`isg`), or `odk`: only what
+    pyxform, ODK Validate and the pipeline itself need. Set at build from `forms/consult.toml`."""
 
     def field(self, name: str) -> Field:
         for f in self.fields:
