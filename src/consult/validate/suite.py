@@ -62,10 +62,10 @@ def form_checks(schema: FormSchema) -> list[Check]:
         if table.kind is TableKind.CHOICES:
             checks += _token_checks(schema, table)
             continue
-        for name in table.fields:
-            f = schema.field(name)
+        for key in table.fields:
+            f = schema.field(key)
             if not f.metadata:
-                checks += _field_checks(schema, table, f, answer_column(table, f.name))
+                checks += _field_checks(schema, table, f, answer_column(table, f.key))
     return checks
 
 
@@ -89,10 +89,10 @@ def expectation_suite(name: str, checks: Sequence[Check]) -> ExpectationSuite:
 
 
 def _field_checks(schema: FormSchema, table: TableLayout, f: Field, column: str) -> list[Check]:
-    q = messages.question(schema, f.name)
+    q = messages.question(schema, f.key)
 
     def check(rule: str, expectation: str, message: Bilingual, **kwargs: Any) -> Check:
-        return Check(rule, table.key, f.name, column, expectation, kwargs, message)
+        return Check(rule, table.key, f.key, column, expectation, kwargs, message)
 
     checks = []
     if f.required and f.always_asked:
@@ -117,12 +117,12 @@ def _field_checks(schema: FormSchema, table: TableLayout, f: Field, column: str)
 
 
 def _token_checks(schema: FormSchema, table: TableLayout) -> list[Check]:
-    f = schema.field(table.key)
+    f = schema.field(table.fields[0])
     allowed = allowed_choices(schema, f)
     if allowed is None:
         return []
-    message = messages.not_a_token(messages.question(schema, f.name))
-    return [Check("choice_token", table.key, f.name, VALUE, "ExpectColumnValuesToBeInSet",
+    message = messages.not_a_token(messages.question(schema, f.key))
+    return [Check("choice_token", table.key, f.key, VALUE, "ExpectColumnValuesToBeInSet",
                   {"value_set": allowed}, message)]
 
 
