@@ -8,6 +8,7 @@ Each table of the report has an `expected_<key>` here (a new table without one f
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -29,10 +30,16 @@ CONSULTATIONS = (PROVINCE, MINISTRY, DONOR)
 FORMS = (*CONSULTATIONS, REGISTRATION, WORKSHOP)
 
 
-def valid(form_id: str, alias: str = "t") -> str:
-    """The join that keeps valid, live submissions of a form."""
+def valid(form_id: str, alias: str = "t", status: str = "valid") -> str:
+    """The join that keeps valid (or quarantined), live submissions of a form."""
     return (f"JOIN submissions s ON s.instance_id = {alias}._instance_id AND s.form_id = '{form_id}' "
-            "AND s.validation_status = 'valid' AND s.deleted_at IS NULL AND s.purged_at IS NULL")
+            f"AND s.validation_status = '{status}' AND s.deleted_at IS NULL AND s.purged_at IS NULL")
+
+
+def held(c: Check, form_id: str, by: str = "province") -> dict[str, int]:
+    """Quarantined live submissions of a form per answer: what the tables say they do not count."""
+    return c.counts(f"SELECT {by}, count(*) FROM {form_id} t {valid(form_id, status='quarantined')} "
+                    f"WHERE {by} IS NOT NULL GROUP BY {by}")
 
 
 class Check:
@@ -94,7 +101,8 @@ def expected_coverage_by_group(c: Check) -> list[tuple]:
     for form_id in FORMS:
         n, first, last = c.rows(f"SELECT count(*), min(consultation_date), max(consultation_date) "
                                 f"FROM {form_id} t {valid(form_id)}")[0]
-        rows.append((c.w.group(form_id), n, first, last))
+        quarantined = c.one(f"SELECT count(*) FROM {form_id} t {valid(form_id, status='quarantined')}")
+        rows.append((c.w.group(form_id), n, first, last, quarantined))
     return rows
 
 
@@ -103,9 +111,9 @@ def expected_coverage_by_province(c: Check) -> list[tuple]:
     order = c.province_order()
     found = c.rows(f"SELECT province, count(*), count(DISTINCT agency) FROM {PROVINCE} t {valid(PROVINCE)} "
                    "GROUP BY province")
-    pilots = c.pilots()
-    rows = [(code, c.label(PROVINCE, "province", code), c.w.yes_no(code in pilots), n, agencies)
-            for code, n, agencies in found]
+    pilots, quarantined = c.pilots(), held(c, PROVINCE)
+    rows = [(code, c.label(PROVINCE, "province", code), c.w.yes_no(code in pilots), n, agencies,
+             quarantined.get(code, 0)) for code, n, agencies in found]
     return [r[1:] for r in by_count_then(rows, 3, lambda r: order[r[0]])]
 
 
@@ -185,16 +193,21 @@ def expected_willingness(c: Check) -> list[tuple]:
 @expects
 def expected_commitment_by_province(c: Check) -> list[tuple]:
     order, pilots = c.province_order(), c.pilots()
-    found = c.rows(f"SELECT province, count(*), sum(willing_to_join = 'yes'), coalesce(sum(staff_days), 0), "
-                   f"coalesce(sum(budget_mvnd), 0) FROM {PROVINCE} t {valid(PROVINCE)} GROUP BY province")
-    rows = [(code, c.label(PROVINCE, "province", code), c.w.yes_no(code in pilots), n, willing, days, budget)
-            for code, n, willing, days, budget in found]
+    willing = "willing_to_join = 'yes'"
+    found = c.rows(f"SELECT province, count(*), sum({willing}), "
+                   f"coalesce(sum(CASE WHEN {willing} THEN staff_days END), 0), "
+                   f"coalesce(sum(CASE WHEN {willing} THEN budget_mvnd END), 0), "
+                   f"coalesce(sum(CASE WHEN {willing} THEN 0 ELSE staff_days END), 0) "
+                   f"FROM {PROVINCE} t {valid(PROVINCE)} GROUP BY province")
+    quarantined = held(c, PROVINCE)
+    rows = [(code, c.label(PROVINCE, "province", code), c.w.yes_no(code in pilots), n, agreed, days, budget,
+             other_days, quarantined.get(code, 0)) for code, n, agreed, days, budget, other_days in found]
     return [r[1:] for r in by_count_then(rows, 5, lambda r: order[r[0]])]
 
 
 @expects
 def expected_focal_points(c: Check) -> list[tuple]:
-    rows = []
+    rows, quarantined = [], held(c, REGISTRATION)
     for code in c.pilots():
         decisions = c.rows(f"SELECT decision_number, decision_date FROM {REGISTRATION} t "
                            f"{valid(REGISTRATION)} "
@@ -208,7 +221,8 @@ def expected_focal_points(c: Check) -> list[tuple]:
         rows.append((c.label(REGISTRATION, "province", code), "; ".join(d[0] for d in decisions) or None,
                      min((d[1] for d in decisions), default=None), len(team),
                      sum(m[2] == "female" for m in team), "; ".join(m[0] for m in leads) or None,
-                     "; ".join(c.label(REGISTRATION, "member_agency", m[1]) for m in leads) or None))
+                     "; ".join(c.label(REGISTRATION, "member_agency", m[1]) for m in leads) or None,
+                     quarantined.get(code, 0)))
     return rows
 
 
@@ -332,7 +346,8 @@ def expected_donor_province_matrix(c: Check) -> list[tuple]:
                                         f"{valid(DONOR)}"):
         cells[_donor_name(c, code, other)][province] += 1
     provinces = [p for p in c.codes(DONOR, "active_provinces") if any(p in row for row in cells.values())]
-    return [(name, *(cells[name][p] for p in provinces)) for name in sorted(cells)]
+    return [(name, len(cells[name]), ", ".join(c.label(DONOR, "active_provinces", p) for p in provinces
+                                               if cells[name][p])) for name in sorted(cells)]
 
 
 # --- planning practice ----------------------------------------------------------------------------
@@ -360,7 +375,7 @@ def expected_mpi_2215_use(c: Check) -> list[tuple]:
                 f"SELECT province, count(*), sum(mpi_2215_received = 'yes'), "
                 f"coalesce(sum(mpi_2215_used = 'fully'), 0), coalesce(sum(mpi_2215_used = 'partly'), 0), "
                 f"coalesce(sum(mpi_2215_used = 'not_yet'), 0) FROM {PROVINCE} t {valid(PROVINCE)} GROUP BY "
-                f"province")]
+                f"province") if received]
     return _provinces_by_respondents(c, rows)
 
 
@@ -472,7 +487,8 @@ def expected_quarantine_by_rule(c: Check) -> list[tuple]:
                             f"IS NULL "
                             f"AND s.purged_at IS NULL WHERE f.form_id = '{form_id}' AND f.rule = '{rule}' "
                             f"GROUP BY f.{message} ORDER BY count(*) DESC, f.{message} LIMIT 1")
-            rows.append((c.w.group(form_id), rule, submissions, failures, example))
+            rows.append((c.w.group(form_id), c.w.rule(rule), submissions, failures,
+                         re.sub(r"uuid:([0-9a-f]{8})[0-9a-f-]{28}", r"\1…", example)))
     return rows
 
 
@@ -527,7 +543,7 @@ def test_key_figures(findings: Findings, engine: Engine, schemas: dict[str, Form
                                             for f in CONSULTATIONS).join(("SELECT avg(level) FROM (", ")")))
         willing = c.one(f"SELECT avg(willing_to_join = 'yes') FROM {PROVINCE} t {valid(PROVINCE)}")
         days, budget = c.rows(f"SELECT sum(staff_days), sum(budget_mvnd) FROM {PROVINCE} t "
-                              f"{valid(PROVINCE)}")[0]
+                              f"{valid(PROVINCE)} WHERE willing_to_join = 'yes'")[0]
         donors = c.one(f"SELECT sum(indicative_budget_kusd) FROM {DONOR} t {valid(DONOR)}")
         delegates = c.one(f"SELECT count(*) FROM {WORKSHOP} t {valid(WORKSHOP)}")
         gain = c.one(f"SELECT avg(CAST(cprgs_after AS REAL) - CAST(cprgs_before AS REAL)) FROM {WORKSHOP} t "

@@ -27,6 +27,7 @@ from consult.findings import (
 )
 from consult.findings.display import display
 from consult.findings.markdown import md
+from consult.findings.svg import MAX_HEAT_COLUMNS
 from consult.findings.workbook import HEADER_ROW, NUMBER_FORMATS, put
 from consult.forms import FormSchema
 
@@ -95,14 +96,19 @@ def test_html_shows_every_figure_of_every_table(html: str, findings: Findings) -
 
 
 def test_html_charts_are_well_formed_svg(html: str, findings: Findings) -> None:
-    charts = re.findall(r"<svg.*?</svg>", html, re.DOTALL)
-    assert len(charts) == sum(1 for t in findings.tables if t.chart and t.rows())
-    for chart in charts:
+    figures = re.findall(r"<figure[^>]*>(.*?)</figure>", html, re.DOTALL)
+    assert len(figures) == sum(1 for t in findings.tables if t.chart and t.rows())
+    for chart in re.findall(r"<svg.*?</svg>", html, re.DOTALL):
         ET.fromstring(chart)  # escaped text keeps every chart parseable XML
+        assert 'viewBox="0 0 ' in chart, "charts scale to the width they are shown at"
     heat_map = _article(html, "donor_province_matrix")
     matrix = findings.table("donor_province_matrix")
     assert matrix.chart and matrix.chart.kind is ChartKind.HEAT_MAP
-    assert heat_map.count("<rect") == len(matrix.rows()) * (len(matrix.columns) - 1)
+    provinces = matrix.chart.values
+    assert heat_map.count("<rect") == len(matrix.rows()) * len(provinces)
+    assert heat_map.count("<svg") == -(-len(provinces) // MAX_HEAT_COLUMNS), "wide matrices split into maps"
+    for province in provinces:
+        assert f"<title>{escape(matrix.column(province).label)}</title>" in heat_map
 
 
 def test_the_delegates_expected_appear(html: str, findings: Findings) -> None:

@@ -71,24 +71,35 @@ def willingness(src: Source, w: Words) -> Table:
 
 
 def commitment_by_province(src: Source, w: Words) -> Table:
-    """Staff-days and counterpart budget per year each province's agencies can commit, largest first."""
+    """Staff-days and counterpart budget per year that each province's agencies **willing to join**
+    commit, largest first; what undecided or unwilling agencies wrote is shown apart, never added in."""
+    form_id = "province_consultation"
     pilots = set(src.pilot_provinces())
-    answered = src.by_province("province_consultation", "willing_to_join", "staff_days", "budget_mvnd")
-    rows = [{"province": province, "pilot": w.yes_no(code in pilots), "respondents": len(mine),
-             "willing_count": int((mine["willing_to_join"] == "yes").sum()),
-             "staff_days": int(numbers(mine["staff_days"]).sum()),
-             "budget_mvnd": float(numbers(mine["budget_mvnd"]).sum())} for code, province, mine in answered]
+    held = src.quarantined(form_id, "province")
+    answered = src.by_province(form_id, "willing_to_join", "staff_days", "budget_mvnd")
+    rows = []
+    for code, province, mine in answered:
+        willing = mine[mine["willing_to_join"] == "yes"]
+        others = mine[mine["willing_to_join"] != "yes"]
+        rows.append({"province": province, "pilot": w.yes_no(code in pilots), "respondents": len(mine),
+                     "willing_count": len(willing), "staff_days": int(numbers(willing["staff_days"]).sum()),
+                     "budget_mvnd": float(numbers(willing["budget_mvnd"]).sum()),
+                     "staff_days_not_willing": int(numbers(others["staff_days"]).sum()),
+                     "quarantined": held.get(code, 0)})
     columns = (w.column("province", Kind.TEXT), w.column("pilot", Kind.TEXT), w.column("respondents"),
-               w.column("willing_count"), w.column("staff_days"), w.column("budget_mvnd", Kind.NUMBER))
+               w.column("willing_count"), w.column("staff_days", Kind.COUNT, w("staff_days_willing")),
+               w.column("budget_mvnd", Kind.NUMBER, w("budget_mvnd_willing")), w.column("staff_days_not_willing"),
+               w.column("quarantined", Kind.COUNT, w("quarantined_not_counted")))
     table = frame(rows, [c.key for c in columns]).sort_values("staff_days", ascending=False, kind="stable")
     return w.table("commitment_by_province", columns, table.reset_index(drop=True),
-                   Chart(ChartKind.BARS, ("province",), ("staff_days",)))
+                   Chart(ChartKind.BARS, ("province",), ("staff_days",)), note=w("commitment_by_province.note"))
 
 
 def focal_points(src: Source, w: Words) -> Table:
     """Every pilot province, registered or not: a missing row would hide a missing decision."""
     form_id = "focal_point_registration"
     registrations = src.answers(form_id, "province", "decision_number", "decision_date")
+    held = src.quarantined(form_id, "province")
     members = src.entries(form_id, "members", "member_name", "member_agency", "member_gender", "member_role")
     rows = []
     for code in src.pilot_provinces():
@@ -96,6 +107,7 @@ def focal_points(src: Source, w: Words) -> Table:
         team = members[members["_instance_id"].isin(mine["_instance_id"])]
         leads = team[team["member_role"] == "lead"]
         rows.append({
+            "quarantined": held.get(code, 0),
             "province": src.label(form_id, "province", code),
             "decision": "; ".join(str(n) for n in mine["decision_number"].dropna()) or None,
             "decision_date": min(mine["decision_date"].dropna(), default=None),
@@ -107,6 +119,7 @@ def focal_points(src: Source, w: Words) -> Table:
                w.column("decision", Kind.TEXT, src.field_label(form_id, "decision_number")),
                w.column("decision_date", Kind.DATE, src.field_label(form_id, "decision_date")),
                w.column("members"), w.column("women"), w.column("lead", Kind.TEXT),
-               w.column("lead_agency", Kind.TEXT))
+               w.column("lead_agency", Kind.TEXT), w.column("quarantined", Kind.COUNT, w("quarantined_not_counted")))
+    note = w("focal_points.note") if any(r["quarantined"] for r in rows) else None
     return w.table("focal_points", columns, frame(rows, [c.key for c in columns]),
-                   Chart(ChartKind.BARS, ("province",), ("members",)))
+                   Chart(ChartKind.BARS, ("province",), ("members",)), note=note)

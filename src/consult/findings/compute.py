@@ -16,7 +16,8 @@ from .constraints import constraints
 from .coverage import coverage
 from .donors import donors
 from .frames import CONSULTATIONS
-from .model import Findings, Headline, Kind, Lang, Section, missing
+from .display import display
+from .model import DEFAULT_TIMEZONE, Findings, Headline, Kind, Lang, Section, missing
 from .planning import planning
 from .priorities import priorities
 from .quality import quality
@@ -30,15 +31,26 @@ SECTIONS: tuple[Callable[[Source, Words], Section], ...] = (
 pays, how provinces plan, what the workshops did, and how far the data can be trusted."""
 
 
-def compute_findings(engine: Engine, schemas: Mapping[str, FormSchema], lang: Lang = "vi") -> Findings:
+def compute_findings(engine: Engine, schemas: Mapping[str, FormSchema], lang: Lang = "vi",
+                     timezone: str = DEFAULT_TIMEZONE) -> Findings:
     """The consultation findings from the reporting database, labelled in `lang` (vi or en)."""
     w = Words(lang)
     with engine.connect() as conn:
         src = Source(conn, schemas, lang)
         sections = tuple(section(src, w) for section in SECTIONS)
-    labels = {key: w(key) for key in ("contents", "key_figures", "generated", "no_rows", "more_rows")}
-    findings = Findings(lang, w("title"), w("subtitle"), datetime.now(UTC), (), sections, labels)
-    return replace(findings, headlines=headlines(findings, w))
+    labels = {key: w(key) for key in ("contents", "key_figures", "generated", "no_rows", "more_rows", "office")}
+    findings = Findings(lang, w("title"), w("subtitle"), datetime.now(UTC), (), sections, labels, timezone)
+    return replace(findings, headlines=headlines(findings, w), labels=labels | _round(findings, w))
+
+
+def _round(findings: Findings, w: Words) -> dict[str, str]:
+    """The consultation round as the first and last interview dates the report counts."""
+    groups = findings.table("coverage_by_group").frame
+    first, last = groups["first"].dropna(), groups["last"].dropna()
+    if first.empty or last.empty:
+        return {}
+    return {"round": w("round").format(first=display(min(first), Kind.DATE, findings.lang),
+                                       last=display(max(last), Kind.DATE, findings.lang))}
 
 
 def headlines(findings: Findings, w: Words) -> tuple[Headline, ...]:

@@ -25,10 +25,11 @@ def by_group(src: Source, w: Words) -> Table:
     rows = []
     for form_id in FORMS:
         dates = src.answers(form_id, "consultation_date")["consultation_date"].dropna()
+        held = src.held_back(form_id)
         rows.append({"group": w.group(form_id), "submissions": len(dates), "first": min(dates, default=None),
-                     "last": max(dates, default=None)})
+                     "last": max(dates, default=None), "quarantined": held})
     columns = (w.column("group", Kind.TEXT), w.column("submissions"), w.column("first", Kind.DATE),
-               w.column("last", Kind.DATE))
+               w.column("last", Kind.DATE), w.column("quarantined", Kind.COUNT, w("quarantined_not_counted")))
     return w.table("coverage_by_group", columns, frame(rows, [c.key for c in columns]),
                    Chart(ChartKind.BARS, ("group",), ("submissions",)))
 
@@ -36,11 +37,12 @@ def by_group(src: Source, w: Words) -> Table:
 def by_province(src: Source, w: Words) -> Table:
     """Provinces in the province list's order, most consulted first; only those consulted."""
     pilots = set(src.pilot_provinces())
+    held = src.quarantined("province_consultation", "province")
     rows = [{"province": province, "pilot": w.yes_no(code in pilots), "submissions": len(visited),
-             "agencies": int(visited["agency"].nunique())}
+             "agencies": int(visited["agency"].nunique()), "quarantined": held.get(code, 0)}
             for code, province, visited in src.by_province("province_consultation", "agency")]
     columns = (w.column("province", Kind.TEXT), w.column("pilot", Kind.TEXT), w.column("submissions"),
-               w.column("agencies"))
+               w.column("agencies"), w.column("quarantined", Kind.COUNT, w("quarantined_not_counted")))
     table = frame(rows, [c.key for c in columns]).sort_values("submissions", ascending=False, kind="stable")
     return w.table("coverage_by_province", columns, table.reset_index(drop=True),
                    Chart(ChartKind.BARS, ("province",), ("submissions",)))

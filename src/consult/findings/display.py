@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from numbers import Real
+from zoneinfo import ZoneInfo
 
 from .model import Kind, Lang, missing
 
@@ -29,3 +30,11 @@ def display(value: object, kind: Kind, lang: Lang) -> str:
         return _swap_separators(text) + " %" if lang == "vi" else text + "%"
     text = f"{int(float(value)):,}" if kind is Kind.COUNT else f"{float(value):,.1f}"
     return _swap_separators(text) if lang == "vi" else text
+
+
+def local_time(moment: datetime, timezone: str, lang: Lang) -> str:
+    """`04/12/2026 20:40 (GMT+07:00)`: the readers' clock, with its offset so nobody has to guess."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    offset = local.strftime("%z")
+    stamp = local.strftime("%d/%m/%Y %H:%M") if lang == "vi" else local.strftime("%Y-%m-%d %H:%M")
+    return f"{stamp} (GMT{offset[:3]}:{offset[3:]})"

@@ -74,14 +74,24 @@ def budgets(src: Source, w: Words) -> Table:
 
 def province_matrix(src: Source, w: Words) -> Table:
     """Donor (organisation) × province: how many of its consultations name the province as where it
-    works. Provinces in the province list's order, only those some donor works in."""
+    works. The table lists each donor's provinces; the heat map draws the matrix, provinces in the
+    province list's order and only those some donor works in (the others are named in the note)."""
     names = organisation_names(src)[["_instance_id", "name"]]
     active = src.choices(DONOR, "active_provinces").merge(names, on="_instance_id")
-    provinces = in_order(active["value"], src.codes(DONOR, "active_provinces"))
+    every = src.codes(DONOR, "active_provinces")
+    provinces = in_order(active["value"], every)
     counts = active.groupby(["name", "value"]).size()
-    rows = [{"organisation": name, **{p: int(counts.get((name, p), 0)) for p in provinces}}
-            for name in sorted(active["name"].unique())]
+    label = {p: src.label(DONOR, "active_provinces", p) or p for p in every}
+    rows = []
+    for name in sorted(active["name"].unique()):
+        mine = [p for p in provinces if counts.get((name, p), 0)]
+        rows.append({"organisation": name, "province_count": len(mine),
+                     "provinces": ", ".join(label[p] for p in mine),
+                     **{p: int(counts.get((name, p), 0)) for p in provinces}})
     columns = (w.column("organisation", Kind.TEXT, src.field_label(DONOR, "organisation")),
-               *(Column(p, src.label(DONOR, "active_provinces", p) or p, Kind.COUNT) for p in provinces))
-    return w.table("donor_province_matrix", columns, frame(rows, [c.key for c in columns]),
-                   Chart(ChartKind.HEAT_MAP, ("organisation",), tuple(provinces)))
+               w.column("province_count"), w.column("provinces", Kind.TEXT))
+    drawn = tuple(Column(p, label[p], Kind.COUNT) for p in provinces)
+    quiet = [label[p] for p in every if p not in provinces]
+    note = w("donor_province_matrix.note").format(count=len(quiet), provinces=", ".join(quiet)) if quiet else None
+    return w.table("donor_province_matrix", columns, frame(rows, [c.key for c in (*columns, *drawn)]),
+                   Chart(ChartKind.HEAT_MAP, ("organisation",), tuple(provinces)), note=note, drawn=drawn)

@@ -16,6 +16,7 @@ import pandas as pd
 
 Lang = Literal["vi", "en"]
 LANGUAGES: tuple[Lang, ...] = ("vi", "en")
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
 
 class Kind(StrEnum):
@@ -65,9 +66,11 @@ class Table:
     """One column per entry of `columns`, by key, in that order."""
     chart: Chart | None = None
     note: str | None = None
+    drawn: tuple[Column, ...] = ()
+    """Columns only the chart draws (the donor × province cells), kept in `frame` but not listed."""
 
     def column(self, key: str) -> Column:
-        return next(c for c in self.columns if c.key == key)
+        return next(c for c in (*self.columns, *self.drawn) if c.key == key)
 
     def rows(self) -> list[tuple[object, ...]]:
         """The cells as plain Python values (None for a missing value), row by row."""
@@ -106,6 +109,8 @@ class Findings:
     sections: tuple[Section, ...]
     labels: dict[str, str] = field(default_factory=dict)
     """Words the renderers need in the report's language (`contents`, `generated`, ...)."""
+    timezone: str = DEFAULT_TIMEZONE
+    """Where the readers are: the time the report was made is shown in it (`generated_at` is UTC)."""
 
     @property
     def tables(self) -> list[Table]:

@@ -38,14 +38,18 @@ def cprgs_awareness(src: Source, w: Words) -> Table:
 def mpi_2215_use(src: Source, w: Words) -> Table:
     """Of the agencies that received the letter, how far it was used for the 2005 plan."""
     uses = src.codes(PROVINCE, "mpi_2215_used")
-    rows = []
+    rows, unreached = [], []
     for _, province, mine in src.by_province(PROVINCE, "mpi_2215_received", "mpi_2215_used"):
         received = int((mine["mpi_2215_received"] == "yes").sum())
+        if not received:
+            unreached.append(str(province))
+            continue
         rows.append({"province": province, "respondents": len(mine), "received": received,
                      **tally(mine["mpi_2215_used"], uses),
                      "used_share": share(int(mine["mpi_2215_used"].isin(USED).sum()), received)})
     columns = (w.column("province", Kind.TEXT), w.column("respondents"), w.column("received"),
                *(w.column(code, Kind.COUNT, src.label(PROVINCE, "mpi_2215_used", code)) for code in uses),
                w.column("used_share", Kind.SHARE))
+    note = w("mpi_2215_use.note").format(count=len(unreached), provinces=", ".join(unreached)) if unreached else None
     return w.table("mpi_2215_use", columns, _most_respondents_first(rows, [c.key for c in columns]),
-                   Chart(ChartKind.BARS, ("province",), tuple(uses)))
+                   Chart(ChartKind.BARS, ("province",), tuple(uses)), note=note)

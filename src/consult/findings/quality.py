@@ -3,6 +3,8 @@ supervisor was told in Central (review state `hasIssues`). Findings count only w
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 from sqlalchemy import select
 
@@ -14,6 +16,12 @@ from .source import Source
 from .words import Words
 
 HAS_ISSUES = "hasIssues"
+INSTANCE_ID = re.compile(r"uuid:([0-9a-f]{8})[0-9a-f-]{28}", re.IGNORECASE)
+
+
+def short_ids(text: str) -> str:
+    """`uuid:3f2a…` instead of 41 characters no reader needs whole (Central shows the same prefix)."""
+    return INSTANCE_ID.sub(lambda m: f"{m.group(1)}…", text)
 
 
 def quality(src: Source, w: Words) -> Section:
@@ -55,8 +63,8 @@ def by_rule(src: Source, w: Words) -> Table:
             of_rule = mine[mine["rule"] == rule]
             messages = of_rule["message"].value_counts()
             example = min(messages.items(), key=lambda item: (-item[1], item[0]))[0]
-            rows.append({"group": w.group(form_id), "rule": rule, "failures": len(of_rule),
-                         "submissions": int(of_rule["instance_id"].nunique()), "example": example})
+            rows.append({"group": w.group(form_id), "rule": w.rule(rule), "failures": len(of_rule),
+                         "submissions": int(of_rule["instance_id"].nunique()), "example": short_ids(example)})
     columns = (w.column("group", Kind.TEXT), w.column("rule", Kind.TEXT), w.column("submissions"),
                w.column("failures"), w.column("example", Kind.TEXT))
     return w.table("quarantine_by_rule", columns, frame(rows, [c.key for c in columns]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import inspect
@@ -14,7 +14,7 @@ from consult.warehouse.database import create_engine_for, database_url, safe_url
 from .compute import compute_findings
 from .html import write_html
 from .markdown import markdown_summary
-from .model import Findings, Lang
+from .model import DEFAULT_TIMEZONE, Findings, Lang
 from .workbook import write_workbook
 
 
@@ -23,6 +23,7 @@ class ReportPaths:
     html: Path
     workbook: Path
     markdown: Path
+    pdf: Path | None = None
 
 
 def load_schemas(build_dir: Path) -> dict[str, FormSchema]:
@@ -40,11 +41,16 @@ def report_paths(out_dir: Path, lang: Lang) -> ReportPaths:
                        out_dir / f"findings-{lang}.md")
 
 
-def write_report(findings: Findings, out_dir: Path) -> ReportPaths:
+def write_report(findings: Findings, out_dir: Path, pdf: bool = False) -> ReportPaths:
+    """The HTML, workbook and Markdown; with `pdf`, the A4 PDF beside them (`findings-vi.pdf`)."""
     paths = report_paths(out_dir, findings.lang)
     write_html(findings, paths.html)
     write_workbook(findings, paths.workbook)
     paths.markdown.write_text(markdown_summary(findings), encoding="utf-8")
+    if pdf:
+        from .pdf import write_pdf
+
+        paths = replace(paths, pdf=write_pdf(paths.html, paths.html.with_suffix(".pdf")))
     return paths
 
 
@@ -61,11 +67,12 @@ def reporting_engine(database: str | None) -> Engine:
     return engine
 
 
-def compile_report(database: str | None, build_dir: Path, lang: Lang, out_dir: Path) -> ReportPaths:
-    """Compute the findings and write the three files."""
+def compile_report(database: str | None, build_dir: Path, lang: Lang, out_dir: Path, pdf: bool = False,
+                   timezone: str = DEFAULT_TIMEZONE) -> ReportPaths:
+    """Compute the findings and write the files."""
     engine = reporting_engine(database)
     try:
-        findings = compute_findings(engine, load_schemas(build_dir), lang)
+        findings = compute_findings(engine, load_schemas(build_dir), lang, timezone)
     finally:
         engine.dispose()
-    return write_report(findings, out_dir)
+    return write_report(findings, out_dir, pdf)

@@ -71,6 +71,16 @@ class Source:
         valid = answers.pop("validation_status") == VALID
         return answers.assign(valid=valid.astype(bool))
 
+    def quarantined(self, form_id: str, field: str) -> dict[str, int]:
+        """Live submissions held back by validation, counted by one answer (e.g. per province): what a
+        figure beside them does not count."""
+        held = self.received(form_id, field)
+        return {str(k): int(n) for k, n in held.loc[~held["valid"], field].dropna().value_counts().items()}
+
+    def held_back(self, form_id: str) -> int:
+        """How many live submissions of the form are quarantined."""
+        return int((~self.received(form_id)["valid"]).sum())
+
     def by_province(self, form_id: str, *fields: str) -> Iterator[tuple[str, str | None, pd.DataFrame]]:
         """(code, label, its answers) for each province with valid answers, in the province list's order."""
         answers = self.answers(form_id, "province", *fields)

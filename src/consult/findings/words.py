@@ -98,6 +98,30 @@ TABLES: dict[str, tuple[str, str, str, str]] = {
                            "Cách ly theo quy tắc", "Quarantine by check"),
 }
 
+RULES: dict[str, tuple[str, str]] = {
+    "required": ("Thiếu câu trả lời bắt buộc", "Required answer missing"),
+    "required_if_relevant": ("Thiếu câu trả lời bắt buộc (khi câu hỏi được hỏi)",
+                             "Required answer missing (where the question was asked)"),
+    "other_specified": ("Chọn \"khác\" nhưng không ghi rõ", "\"Other\" chosen but not specified"),
+    "choice": ("Câu trả lời không có trong danh sách", "Answer not in the choice list"),
+    "choice_token": ("Lựa chọn không có trong danh sách", "Option not in the choice list"),
+    "cascading_choice": ("Lựa chọn không khớp câu trả lời trước", "Choice does not match an earlier answer"),
+    "range": ("Giá trị ngoài khoảng cho phép", "Value out of range"),
+    "date_range": ("Ngày ngoài khoảng cho phép", "Date out of range"),
+    "consultation_period": ("Ngày ngoài đợt tham vấn", "Date outside the consultation period"),
+    "pattern": ("Sai định dạng", "Wrong format"),
+    "min_length": ("Quá ngắn", "Too short"),
+    "max_selected": ("Chọn quá nhiều", "Too many options chosen"),
+    "exclusive_choice": ("Lựa chọn loại trừ bị kết hợp", "Exclusive option combined with others"),
+    "value_type": ("Giá trị sai kiểu dữ liệu", "Value of the wrong type"),
+    "members_present": ("Không có thành viên đầu mối", "No focal-point members"),
+    "one_lead": ("Không đúng một trưởng nhóm", "Not exactly one lead"),
+    "budget_matches_funding": ("Kinh phí không khớp với hỗ trợ tài chính",
+                               "Budget does not match the funding offer"),
+    "duplicate_interview": ("Phỏng vấn trùng lặp", "Duplicate interview"),
+}
+"""Every check's name as a reader of the report should see it (the database keeps the rule name)."""
+
 WORDS: dict[str, tuple[str, str]] = {
     "title": ("Đầu mối đối thoại chính sách cấp tỉnh: kết quả tham vấn",
               "Provincial policy-dialogue focal points: consultation findings"),
@@ -131,6 +155,31 @@ WORDS: dict[str, tuple[str, str]] = {
     "workshop_delegates.note": (
         "Số đại biểu dự kiến theo báo cáo của Văn phòng ISG; số phiếu nhận gồm cả phiếu bị cách ly.",
         "Delegates expected as the ISG Office reported them; evaluations received include quarantined ones.",
+    ),
+    "donor_province_matrix.note": (
+        "Không nhà tài trợ nào cho biết có hoạt động tại {count} tỉnh: {provinces}.",
+        "No donor reported activity in {count} provinces: {provinces}.",
+    ),
+    "office": ("Văn phòng ISG – Bộ Nông nghiệp và Phát triển nông thôn",
+               "ISG Office – Ministry of Agriculture and Rural Development"),
+    "round": ("Đợt tham vấn: {first} – {last}", "Consultation round: {first} – {last}"),
+    "province_count": ("Số tỉnh", "Provinces"),
+    "provinces": ("Các tỉnh hoạt động", "Provinces where active"),
+    "commitment_by_province.note": (
+        ("Chỉ tính cam kết của các cơ quan trả lời \"có\" sẵn sàng tham gia; số ngày công do cơ quan chưa quyết "
+         "định hoặc không tham gia ghi được nêu riêng và không cộng vào. Phiếu bị cách ly không được tính."),
+        ("Only agencies that answered \"yes\" to joining are counted; staff-days written by undecided or unwilling "
+         "agencies are shown apart and not added in. Quarantined submissions are not counted."),
+    ),
+    "focal_points.note": (
+        ("Có phiếu đăng ký bị cách ly (chưa đạt kiểm tra) nên chưa được tính: số thành viên của tỉnh đó có thể "
+         "thấp hơn thực tế cho tới khi phiếu được sửa."),
+        ("Some registrations were quarantined (they failed a check) and are not counted: that province's members "
+         "may read low until the submission is corrected."),
+    ),
+    "mpi_2215_use.note": (
+        "Không cơ quan nào được tham vấn ở {count} tỉnh cho biết đã nhận công văn, nên không liệt kê: {provinces}.",
+        "In {count} provinces no agency consulted had received the letter, so they are not listed: {provinces}.",
     ),
     "quality_by_form.note": (
         ("Phiếu nhận: phiếu hiện có trên Central (không tính phiếu đã xoá). Đã phản hồi: phiếu được đánh dấu "
@@ -177,6 +226,12 @@ WORDS: dict[str, tuple[str, str]] = {
     "expected": ("Số đại biểu dự kiến", "Delegates expected"),
     "valid": ("Hợp lệ", "Valid"),
     "quarantined": ("Bị cách ly", "Quarantined"),
+    "quarantined_not_counted": ("Bị cách ly, không tính", "Quarantined, not counted"),
+    "staff_days_willing": ("Ngày công/năm (cơ quan sẵn sàng tham gia)", "Staff-days per year (agencies willing to join)"),
+    "budget_mvnd_willing": ("Kinh phí đối ứng/năm, triệu đồng (cơ quan sẵn sàng tham gia)",
+                            "Counterpart budget per year, million VND (agencies willing to join)"),
+    "staff_days_not_willing": ("Ngày công/năm ghi bởi cơ quan chưa quyết định hoặc không tham gia (không tính)",
+                               "Staff-days per year written by undecided or unwilling agencies (not counted)"),
     "delegates": ("Số đại biểu", "Delegates"),
     "topic": ("Chủ đề", "Topic"),
     "before": ("Trước (trung bình)", "Before (mean)"),
@@ -203,9 +258,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "headline.mean_interest": ("Mức độ quan tâm trung bình (1–5)", "Mean interest (1–5)"),
     "headline.willing": ("Tỷ lệ cơ quan cấp tỉnh sẵn sàng tham gia",
                          "Share of provincial agencies willing to join"),
-    "headline.staff_days": ("Ngày công cam kết mỗi năm", "Staff-days committed per year"),
-    "headline.budget_mvnd": ("Kinh phí đối ứng cam kết mỗi năm (triệu đồng)",
-                             "Counterpart budget committed per year (million VND)"),
+    "headline.staff_days": ("Ngày công/năm do các cơ quan sẵn sàng tham gia cam kết",
+                            "Staff-days per year offered by agencies willing to join"),
+    "headline.budget_mvnd": ("Kinh phí đối ứng/năm do các cơ quan sẵn sàng tham gia cam kết (triệu đồng)",
+                             "Counterpart budget per year offered by agencies willing to join (million VND)"),
     "headline.donor_budget": ("Kinh phí dự kiến của nhà tài trợ (nghìn USD)",
                               "Donors' indicative budgets (thousand USD)"),
     "headline.delegates": ("Phiếu đánh giá hội thảo hợp lệ", "Valid workshop evaluations"),
@@ -230,6 +286,10 @@ class Words:
     def group(self, form_id: str) -> str:
         return GROUPS[form_id][self._index] if form_id in GROUPS else form_id
 
+    def rule(self, name: str) -> str:
+        """A check's name for people; a rule this table does not know yet keeps its own name."""
+        return RULES[name][self._index] if name in RULES else name
+
     def yes_no(self, value: bool) -> str:
         return self("yes" if value else "no")
 
@@ -238,11 +298,11 @@ class Words:
         return Column(key, label if label is not None else self(key), kind)
 
     def table(self, key: str, columns: Sequence[Column], frame: pd.DataFrame, chart: Chart | None = None,
-              note: str | None = None) -> Table:
-        missing = [c.key for c in columns if c.key not in frame.columns]
+              note: str | None = None, drawn: Sequence[Column] = ()) -> Table:
+        missing = [c.key for c in (*columns, *drawn) if c.key not in frame.columns]
         if missing:
             raise ValueError(f"table {key} lacks the columns {missing}")
         title_vi, title_en, sheet_vi, sheet_en = TABLES[key]
         title, sheet = (title_vi, sheet_vi) if self.lang == "vi" else (title_en, sheet_en)
-        shown = frame[[c.key for c in columns]].reset_index(drop=True)
-        return Table(key, title, sheet, tuple(columns), shown, chart, note)
+        shown = frame[[c.key for c in (*columns, *drawn)]].reset_index(drop=True)
+        return Table(key, title, sheet, tuple(columns), shown, chart, note, tuple(drawn))
