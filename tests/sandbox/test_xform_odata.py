@@ -1,7 +1,7 @@
 """consult.sandbox.xform / .odata against the exchanges recorded from a real ODK Central.
 
-Everything is driven by /work/shared/central-contract: the recorded XForms are parsed, the
-recorded submission XMLs are turned into OData rows with the recorded `__system` values and
+Everything is driven by tests/central/contract, recorded from a real Central: the recorded
+XForms are parsed, the recorded submission XMLs are turned into OData rows with the recorded `__system` values and
 compared with Central's rows (as parsed JSON and as exact response text), every recorded
 `$filter` is compiled and run in SQLite over the recorded `__system` data, and the recorded
 errors and nextLinks are reproduced. Pure and fast: no server, no network.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from datetime import UTC, datetime
 from functools import cache
@@ -52,12 +53,12 @@ from consult.sandbox.xform import (
 )
 
 
-CONTRACT = Path("/work/shared/central-contract")
+CONTRACT = Path(os.environ.get("CENTRAL_CONTRACT_DIR", Path(__file__).resolve().parents[1] / "central" / "contract"))
+if not (CONTRACT / "exchanges").is_dir():
+    raise FileNotFoundError(f"the recorded Central exchanges are missing from {CONTRACT}: they belong to the "
+                            "repository (tests/central/contract); restore them with git or set CENTRAL_CONTRACT_DIR")
 DOMAIN = "http://127.0.0.1:8383"
 SERVICE_ROOT = "/v1/projects/1/forms/province_consultation_test.svc"
-
-pytestmark = pytest.mark.skipif(not CONTRACT.is_dir(), reason="central-contract fixtures not available")
-
 
 @cache
 def exchange(prefix: str) -> dict[str, Any]:
