@@ -103,11 +103,13 @@ async def exhaust_worker(request: Request) -> Response:
 
 
 async def _worker_loop(box: Sandbox, interval: float) -> None:
-    """Run the worker every `interval` seconds, in the event loop like every request (one connection)."""
+    """Run the worker every `interval` seconds, in the event loop like every request (one
+    connection), a batch at a time with requests served in between."""
     while True:
         await asyncio.sleep(interval)
         try:
-            worker.run_pending(box.store)
+            while worker.run_pending(box.store, worker.BATCH) == worker.BATCH:
+                await asyncio.sleep(0)
         except Exception:
             logging.getLogger(__name__).exception("sandbox worker failed; it will retry")
 

@@ -23,6 +23,8 @@ from .xform import XFormDefinition, XmlElement, parse_submission
 
 DEFAULT_INTERVAL = 3.0
 """Seconds between two runs of the worker loop: Central's worker polls every 3 s when busy."""
+BATCH = 100
+"""Events per turn of the loop, so that a bulk load's backlog never holds requests up for long."""
 JOBS = ("submission.create", "submission.update.version")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -54,6 +56,8 @@ def _record_values(store: Store, form_id: int, submission_def_id: int) -> None:
     if row is None or form_def is None:
         return
     defn = catalog.definition(form_def)
+    if not any(f.select_multiple for f in defn.fields):
+        return
     for path, values in select_multiple_values(defn, parse_submission(row["xml"]).root).items():
         for value in sorted(values):
             store.execute(
@@ -66,15 +70,17 @@ def _record_values(store: Store, form_id: int, submission_def_id: int) -> None:
             )
 
 
-def run_pending(store: Store) -> int:
-    """Run the jobs of every event not processed yet, oldest first; return how many were run."""
+def run_pending(store: Store, limit: int | None = None) -> int:
+    """Run the jobs of the events not processed yet (the `limit` oldest, or all); return how many."""
     done = 0
     with store.transaction():
         events = store.all(
             "SELECT a.id, a.details_json, f.id AS form_id "
             "FROM audits a JOIN forms f ON f.actee_id = a.actee_id "
-            f"WHERE a.processed_at IS NULL AND a.action IN ({', '.join('?' * len(JOBS))}) ORDER BY a.id",
+            f"WHERE a.processed_at IS NULL AND a.action IN ({', '.join('?' * len(JOBS))}) ORDER BY a.id "
+            "LIMIT ?",
             *JOBS,
+            -1 if limit is None else limit,
         )
         for event in events:
             details = json.loads(event["details_json"] or "{}")
