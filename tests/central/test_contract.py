@@ -423,9 +423,10 @@ def test_exchange(replay: Replay, exchange: dict[str, Any]) -> None:
 
 
 def test_replayed_count(replay: Replay) -> None:
-    """The whole recording replays: report the count, and require at least 100."""
+    """Every selected exchange replays and passes (none are skipped), step 26 included."""
     if len(replay.results) < len(ALL):
-        pytest.skip("only part of the recording was replayed")
-    passed = sum(1 for r in replay.results.values() if r == "passed")
-    print(f"\nreplayed and passing: {passed} of {len(ALL)}")
-    assert passed >= 100
+        pytest.skip("only part of the recording was replayed (a -k selection)")
+    passed = sorted(name for name, r in replay.results.items() if r == "passed")
+    print(f"\nreplayed and passing: {len(passed)} of {len(ALL)}")
+    assert len(passed) == len(ALL) - len(SKIPPED)
+    assert sum(name.startswith("26-") for name in passed) == 40
