@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 import time
 import zipfile
 from collections.abc import Iterator
@@ -149,6 +150,18 @@ def test_an_edit_is_split_by_its_new_values_only(manual: SandboxServer) -> None:
     root = project.zip("names_types_test", SPLIT)[0]["names_types_test.csv"]
     assert [name for name in root[0] if "/" in name] == ["q_select_multiple/green"]
     assert column(root, "q_select_multiple/green") == ["1"]
+
+
+def test_a_data_folder_from_before_the_worker_gets_its_split_columns(manual: SandboxServer) -> None:
+    """Versions stored before values were noted at ingest: the worker reads their XML instead."""
+    project = Project(manual, "older data folder")
+    project.publish("names_types_test", NAMES_TYPES[1])
+    assert manual.data_dir is not None
+    with sqlite3.connect(manual.data_dir / "sandbox.sqlite3") as db:
+        db.execute("DELETE FROM form_field_values WHERE form_id = "
+                   "(SELECT id FROM forms WHERE project_id = ? AND xml_form_id = 'names_types_test')", (project.id,))
+    manual.exhaust_worker()
+    assert "q_select_multiple/blue" in header(project)
 
 
 def header(project: Project) -> list[str]:

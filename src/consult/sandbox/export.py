@@ -167,7 +167,7 @@ def select_values(store: Store, form_id: int) -> dict[str, list[str]]:
         "SELECT DISTINCT v.path, v.value FROM form_field_values v "
         "JOIN submission_defs d ON d.id = v.submission_def_id AND d.current = 1 "
         "JOIN submissions s ON s.id = d.submission_id AND s.deleted_at IS NULL "
-        "WHERE v.form_id = ? ORDER BY v.path, v.value",
+        "WHERE v.form_id = ? AND v.ready = 1 ORDER BY v.path, v.value",
         form_id,
     ):
         found.setdefault(row["path"], []).append(row["value"])

@@ -187,6 +187,7 @@ CREATE TABLE IF NOT EXISTS form_field_values (  -- select_multiple values seen, 
   submission_def_id INTEGER NOT NULL REFERENCES submission_defs(id),
   path TEXT NOT NULL,
   value TEXT NOT NULL,
+  ready INTEGER NOT NULL DEFAULT 0,   -- 1 once the worker has processed the version
   PRIMARY KEY (submission_def_id, path, value)
 );
 CREATE INDEX IF NOT EXISTS form_field_values_form ON form_field_values (form_id, path, value);
