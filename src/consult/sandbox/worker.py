@@ -5,7 +5,8 @@ Central answers a submission at once and leaves some work to a worker that polls
 of select_multiple questions, which `splitSelectMultiples` exports turn into columns, are only
 known once the worker has processed the submission (`submission.create`,
 `submission.update.version`); until then an export has no split columns (26-23, 26-37), and the
-ETag does not change when they appear (26-38, 26-39).
+ETag does not change when they appear (26-38, 26-39). Ingest notes the values (`note_values`,
+not yet counted); the worker's job makes them count.
 
 The server runs `run_pending` every `interval` seconds; `POST /sandbox/worker/exhaust` runs it
 now (as Central's own tests call `exhaust`), which a test uses where it needs the worker to have
