@@ -194,3 +194,38 @@ def test_a_form_assignment_may_name_the_role(manual: SandboxServer) -> None:
     assert project.call("DELETE", f"{form}/assignments/app-user/{user['id']}").json() == {"success": True}
     unknown = project.call("POST", f"{form}/assignments/no-such-role/{user['id']}", expect=404)
     assert unknown.json()["code"] == 404.1
+
+
+TWINS = """<?xml version="1.0"?><h:html xmlns="http://www.w3.org/2002/xforms" xmlns:h="http://www.w3.org/1999/xhtml"
+ xmlns:jr="http://openrosa.org/javarosa"><h:head><h:title>Twins</h:title><model>
+ <instance><data id="twins" version="1"><a><visit jr:template=""><when/></visit></a>
+ <b><visit jr:template=""><when/><tags/></visit></b><meta><instanceID/></meta></data></instance>
+ <bind nodeset="/data/a/visit/when" type="date"/><bind nodeset="/data/b/visit/when" type="date"/>
+ <bind nodeset="/data/b/visit/tags" type="string"/><bind nodeset="/data/meta/instanceID" type="string"/>
+ </model></h:head><h:body><group ref="/data/a"><repeat nodeset="/data/a/visit"><input ref="/data/a/visit/when"/>
+ </repeat></group><group ref="/data/b"><repeat nodeset="/data/b/visit"><input ref="/data/b/visit/when"/>
+ <select ref="/data/b/visit/tags"><item><label>x</label><value>x</value></item></select></repeat></group>
+ </h:body></h:html>"""
+
+
+def test_two_repeats_with_one_name_get_numbered_files_and_split_in_their_table(manual: SandboxServer) -> None:
+    """Central's briefcase export: `<form>-visit~1.csv`, `~2` in form order; a select_multiple in a
+    repeat is split in the repeat's own file."""
+    project = Project(manual, "twin repeats")
+    project.call("POST", f"/v1/projects/{project.id}/forms?publish=true", data=TWINS.encode(),
+                 headers={"Content-Type": "application/xml"})
+    xml = ('<data id="twins" version="1"><a><visit><when>2026-01-01</when></visit></a>'
+           '<b><visit><when>2026-02-01</when><tags>x y</tags></visit><visit><when>2026-03-01</when></visit></b>'
+           '<meta><instanceID>uuid:t1</instanceID></meta></data>')
+    project.call("POST", f"{project.form('twins')}/submissions", data=xml.encode(),
+                 headers={"Content-Type": "application/xml"})
+    manual.exhaust_worker()
+    tables, _ = project.zip("twins", SPLIT)
+    assert list(tables) == ["twins.csv", "twins-visit~1.csv", "twins-visit~2.csv"]
+    assert tables["twins-visit~1.csv"] == [["when", "PARENT_KEY", "KEY"],
+                                           ["2026-01-01", "uuid:t1", "uuid:t1/a/visit[1]"]]
+    assert tables["twins-visit~2.csv"] == [
+        ["when", "tags", "tags/x", "tags/y", "PARENT_KEY", "KEY"],
+        ["2026-02-01", "x y", "1", "1", "uuid:t1", "uuid:t1/b/visit[1]"],
+        ["2026-03-01", "", "0", "0", "uuid:t1", "uuid:t1/b/visit[2]"],
+    ]
