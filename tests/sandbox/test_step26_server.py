@@ -158,8 +158,8 @@ def test_a_data_folder_from_before_the_worker_gets_its_split_columns(manual: San
     project.publish("names_types_test", NAMES_TYPES[1])
     assert manual.data_dir is not None
     with sqlite3.connect(manual.data_dir / "sandbox.sqlite3") as db:
-        db.execute("DELETE FROM form_field_values WHERE form_id = "
-                   "(SELECT id FROM forms WHERE project_id = ? AND xml_form_id = 'names_types_test')", (project.id,))
+        form = "SELECT id FROM forms WHERE project_id = ? AND xml_form_id = 'names_types_test'"
+        db.execute(f"DELETE FROM form_field_values WHERE form_id = ({form})", (project.id,))
     manual.exhaust_worker()
     assert "q_select_multiple/blue" in header(project)
 
@@ -196,14 +196,14 @@ def test_a_form_assignment_may_name_the_role(manual: SandboxServer) -> None:
     assert unknown.json()["code"] == 404.1
 
 
-TWINS = """<?xml version="1.0"?><h:html xmlns="http://www.w3.org/2002/xforms" xmlns:h="http://www.w3.org/1999/xhtml"
- xmlns:jr="http://openrosa.org/javarosa"><h:head><h:title>Twins</h:title><model>
+TWINS = """<?xml version="1.0"?><h:html xmlns="http://www.w3.org/2002/xforms"
+ xmlns:h="http://www.w3.org/1999/xhtml" xmlns:jr="http://openrosa.org/javarosa"><h:head><h:title>Twins</h:title><model>
  <instance><data id="twins" version="1"><a><visit jr:template=""><when/></visit></a>
  <b><visit jr:template=""><when/><tags/></visit></b><meta><instanceID/></meta></data></instance>
  <bind nodeset="/data/a/visit/when" type="date"/><bind nodeset="/data/b/visit/when" type="date"/>
  <bind nodeset="/data/b/visit/tags" type="string"/><bind nodeset="/data/meta/instanceID" type="string"/>
- </model></h:head><h:body><group ref="/data/a"><repeat nodeset="/data/a/visit"><input ref="/data/a/visit/when"/>
- </repeat></group><group ref="/data/b"><repeat nodeset="/data/b/visit"><input ref="/data/b/visit/when"/>
+ </model></h:head><h:body><group ref="/data/a"><repeat nodeset="/data/a/visit">
+ <input ref="/data/a/visit/when"/></repeat></group><group ref="/data/b"><repeat nodeset="/data/b/visit"><input ref="/data/b/visit/when"/>
  <select ref="/data/b/visit/tags"><item><label>x</label><value>x</value></item></select></repeat></group>
  </h:body></h:html>"""
 
@@ -215,8 +215,8 @@ def test_two_repeats_with_one_name_get_numbered_files_and_split_in_their_table(m
     project.call("POST", f"/v1/projects/{project.id}/forms?publish=true", data=TWINS.encode(),
                  headers={"Content-Type": "application/xml"})
     xml = ('<data id="twins" version="1"><a><visit><when>2026-01-01</when></visit></a>'
-           '<b><visit><when>2026-02-01</when><tags>x y</tags></visit><visit><when>2026-03-01</when></visit></b>'
-           '<meta><instanceID>uuid:t1</instanceID></meta></data>')
+           '<b><visit><when>2026-02-01</when><tags>x y</tags></visit>'
+           '<visit><when>2026-03-01</when></visit></b><meta><instanceID>uuid:t1</instanceID></meta></data>')
     project.call("POST", f"{project.form('twins')}/submissions", data=xml.encode(),
                  headers={"Content-Type": "application/xml"})
     manual.exhaust_worker()
