@@ -197,13 +197,15 @@ def test_a_form_assignment_may_name_the_role(manual: SandboxServer) -> None:
 
 
 TWINS = """<?xml version="1.0"?><h:html xmlns="http://www.w3.org/2002/xforms"
- xmlns:h="http://www.w3.org/1999/xhtml" xmlns:jr="http://openrosa.org/javarosa"><h:head><h:title>Twins</h:title><model>
+ xmlns:h="http://www.w3.org/1999/xhtml" xmlns:jr="http://openrosa.org/javarosa">
+ <h:head><h:title>Twins</h:title><model>
  <instance><data id="twins" version="1"><a><visit jr:template=""><when/></visit></a>
  <b><visit jr:template=""><when/><tags/></visit></b><meta><instanceID/></meta></data></instance>
  <bind nodeset="/data/a/visit/when" type="date"/><bind nodeset="/data/b/visit/when" type="date"/>
  <bind nodeset="/data/b/visit/tags" type="string"/><bind nodeset="/data/meta/instanceID" type="string"/>
  </model></h:head><h:body><group ref="/data/a"><repeat nodeset="/data/a/visit">
- <input ref="/data/a/visit/when"/></repeat></group><group ref="/data/b"><repeat nodeset="/data/b/visit"><input ref="/data/b/visit/when"/>
+ <input ref="/data/a/visit/when"/></repeat></group><group ref="/data/b"><repeat nodeset="/data/b/visit">
+ <input ref="/data/b/visit/when"/>
  <select ref="/data/b/visit/tags"><item><label>x</label><value>x</value></item></select></repeat></group>
  </h:body></h:html>"""
 
