@@ -7,17 +7,20 @@ content type, OData/OpenRosa headers and error code, and the same JSON shape (ke
 value types, recursively). Scalar values must be equal too, except where they must
 differ: the keys in VOLATILE_KEYS, timestamps, and URLs once host, port, tokens and
 skiptokens are normalised. OpenRosa and form XML must be equal after that normalisation.
+CSV files (plain and in zips) must have the recorded header and line count, and the recorded
+lines must be equal but for `SubmissionDate` and `SubmitterID`.
 
 The recording lives in the repository (tests/central/contract, see its README); a missing copy
 fails the collection instead of skipping. `CENTRAL_CONTRACT_DIR` points the replay at another copy.
 
-The replay selects its steps explicitly (REPLAYED): steps 1–19 (forms, submissions, OData, CSV,
+The replay selects its steps explicitly (REPLAYED_STEPS, REPLAYED_FILES): steps 1–19 (forms, submissions, OData, CSV,
 edits, deletion, media) and step 26 (names and types of every XLSForm question type, nested
 repeats), plus 27-01, the later half of step 26's `splitSelectMultiples` story. Steps 20–25, 27
 (from 27-02) and 28 are entity lists (datasets), which the sandbox does not serve yet: they stay out
 of the replay until it does.
 
-Steps 26–27 were recorded on fresh servers, so the replay maps their project and app user anew.
+Steps 26–27 were recorded on fresh servers, so the replay maps their project and app user anew,
+and makes the app user the recorder made without recording it (APP_USER_MADE_UNRECORDED).
 Central fills the values behind `splitSelectMultiples` in its background worker; the sandbox has
 one too, and, as in Central's own tests, the replay runs it only where the recording shows that it
 had run (WORKER_RAN_BEFORE).
