@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from consult.forms.schema import FormSchema
+from consult.validate.fields import require_fields
 
 if TYPE_CHECKING:
     from consult.validate.duplicates import DuplicateRule
@@ -77,12 +78,8 @@ class Profile:
     def rules_for(self, schema: FormSchema) -> FormRules:
         """The form's additions, refused when one names a field or repeat the form lacks."""
         rules = self.forms.get(schema.form_id, self.unlisted)
-        names = {f.name for f in schema.fields} | {r.name for r in schema.repeats}
         for rule, fields in rules.field_names():
-            if missing := sorted(fields - names):
-                raise ValueError(f"{schema.form_id}: rule {rule} of profile {self.name} reads {missing}, "
-                                 f"which the form lacks; fix the form or the profile "
-                                 f"(consult.profiles.{self.name})")
+            require_fields(schema, f"{rule} of profile {self.name}", fields)
         return rules
 
 
