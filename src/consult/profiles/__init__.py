@@ -8,7 +8,8 @@ period its forms are held to. A form the profile does not list gets only `Profil
 (for ISG: nothing, see `consult.profiles.isg`), so a new form never inherits rules written
 for another form's questions.
 
-Profiles load on first lookup, so importing this package loads no validation code.
+Profiles load on first lookup; neither this package nor a profile loads pandas or GX on import
+(the warehouse reads duplicate keys through it).
 """
 
 from __future__ import annotations
