@@ -1,7 +1,7 @@
 """`consult forms build`: every XLSForm in forms/ checked, then written as XForm + FormSchema.
 
-The build folder is what deploys: `<form_id>.xml`, `<form_id>.schema.json` and the media
-the forms declare, so a deploy never reads the XLSForms again.
+The build folder is what deploys: `<form_id>.xml`, `<form_id>.schema.json` and every media
+file the XForms refer to, so a deploy never reads the XLSForms again.
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from consult.forms.lint import FormReport, check_form
+from consult.forms.lint import XLSFORM_SUFFIXES, FormReport, Profile, check_form, form_id_of, read_sheets
+from consult.forms.profiles import FormProfiles
 from consult.forms.schema import FormSchema
 from consult.forms.xlsform import load_converters
 
 
 @dataclass(frozen=True)
 class FormSources:
-    """Where the XLSForms and their media live."""
+    """Where the XLSForms, their media and `consult.toml` live."""
 
     forms_dir: Path
 
@@ -27,7 +28,13 @@ class FormSources:
         return self.forms_dir / "media"
 
     def xlsforms(self) -> list[Path]:
-        return sorted(p for p in self.forms_dir.glob("*.xlsx") if not p.name.startswith(("~$", ".")))
+        """Every form pyxform reads: `.xlsx`, `.xlsm`, `.xls`, Markdown and CSV forms (not the
+        media folder's CSVs, which sit one level down)."""
+        return sorted(p for p in self.forms_dir.iterdir()
+                      if p.is_file() and p.suffix.lower() in XLSFORM_SUFFIXES and not p.name.startswith(("~$", ".")))
+
+    def profiles(self) -> FormProfiles:
+        return FormProfiles.read(self.forms_dir)
 
 
 def previous_builds(out_dir: Path) -> dict[str, FormSchema]:
@@ -42,12 +49,28 @@ def previous_builds(out_dir: Path) -> dict[str, FormSchema]:
     return built
 
 
-def check_forms(paths: list[Path], media_dir: Path, out_dir: Path | None = None) -> list[FormReport]:
-    """Lint the forms; ODK Validate runs Java per form, so forms are checked side by side."""
+def _profile(path: Path, profiles: FormProfiles, override: Profile | None) -> Profile:
+    if override is not None:
+        return override
+    try:
+        form_id = form_id_of(path, read_sheets(path))
+    except Exception:  # an unreadable form is reported by check_form itself
+        form_id = path.stem
+    return profiles.profile_of(path, form_id)
+
+
+def check_forms(paths: list[Path], media_dir: Path, out_dir: Path | None = None,
+                profile: Profile | str | None = None) -> list[FormReport]:
+    """Lint the forms, each under `profile` if given, else the one consult.toml (next to
+    media_dir) gives it. ODK Validate runs Java per form, so forms are checked side by side.
+    Raises FormsConfigError for a consult.toml that cannot be used."""
     previous = previous_builds(out_dir) if out_dir else {}
     load_converters()
+    profiles = FormProfiles.read(media_dir.parent)
+    override = Profile(profile) if profile is not None else None
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(lambda p: check_form(p, media_dir, previous.get(p.name)), paths))
+        return list(pool.map(lambda p: check_form(p, media_dir, previous.get(p.name),
+                                                  _profile(p, profiles, override)), paths))
 
 
 def write_build(report: FormReport, media_dir: Path, out_dir: Path) -> tuple[Path, Path]:
@@ -65,9 +88,10 @@ def write_build(report: FormReport, media_dir: Path, out_dir: Path) -> tuple[Pat
     return xform_path, schema_path
 
 
-def build_forms(paths: list[Path], media_dir: Path, out_dir: Path) -> list[FormReport]:
+def build_forms(paths: list[Path], media_dir: Path, out_dir: Path,
+                profile: Profile | str | None = None) -> list[FormReport]:
     """Check every form; write the ones that pass. A form with errors leaves its last build alone."""
-    reports = check_forms(paths, media_dir, out_dir)
+    reports = check_forms(paths, media_dir, out_dir, profile)
     for report in reports:
         if report.ok:
             write_build(report, media_dir, out_dir)
