@@ -107,6 +107,7 @@ class Sheet:
     headers: list[str]
     rows: list[tuple[int, dict[str, str]]]
     """(row or line number as the author sees it, non-empty cells by canonical header)."""
+    header_row: int = 1
     counts_blank_rows: bool = True
     """Whether pyxform's `[row : N]` is this row number (spreadsheets) or the N-1th non-empty
     row (Markdown and CSV forms, where numbers here are lines of the file)."""
@@ -229,7 +230,8 @@ def read_sheets(path: Path) -> dict[str, Sheet]:
             cells = {h: v for h, v in zip(headers, values) if h and v}
             if cells:
                 body.append((number, cells))
-        sheets[key] = Sheet(title, headers, body, counts_blank_rows=suffix in (".xlsx", ".xlsm", ".xls"))
+        sheets[key] = Sheet(title, headers, body, rows[0][0] if rows else 1,
+                            counts_blank_rows=suffix in (".xlsx", ".xlsm", ".xls"))
     return sheets
 
 
@@ -296,16 +298,17 @@ class _Checker:
             base, _, language = header.partition("::")
             if base in TRANSLATED and not language:
                 self.error(f"column '{header}' has no language: use "
-                           + " and ".join(f"'{base}::{lang}'" for lang in LANGUAGES), sheet.name, 1, header)
+                           + " and ".join(f"'{base}::{lang}'" for lang in LANGUAGES), sheet.name,
+                           sheet.header_row, header)
             elif base in TRANSLATED and language not in LANGUAGES:
                 self.error(f"unknown language '{language}' (the forms use {', '.join(LANGUAGES)})",
-                           sheet.name, 1, header)
+                           sheet.name, sheet.header_row, header)
         for base in TRANSLATED:
             present = [lang for lang in LANGUAGES if sheet.has(f"{base}::{lang}")]
             for lang in LANGUAGES:
                 if present and lang not in present:
                     self.error(f"'{base}' is translated into {', '.join(present)} but has no column "
-                               f"'{base}::{lang}'", sheet.name, 1, f"{base}::{lang}")
+                               f"'{base}::{lang}'", sheet.name, sheet.header_row, f"{base}::{lang}")
 
     def sheet_languages(self, sheet: Sheet, base: str) -> list[str]:
         if self.isg:
@@ -513,11 +516,9 @@ class _Checker:
             compiled = compile_xlsform(self.path, self.media_dir)
         except ODKValidateError as exc:
             text = clean_validate_message(str(exc))
-            row = _validate_row(text, names)
-            column = next((c for word, c in VALIDATE_COLUMNS.items() if word in text.lower()), None)
             survey = sheets.get("survey")
-            self.error(f"ODK Validate: {text}", survey.name if row and survey else None, row,
-                       column if row else None)
+            row, column = _validate_location(text, survey, names) if survey else (None, None)
+            self.error(f"ODK Validate: {text}", survey.name if row and survey else None, row, column)
             return None
         except (PyXFormError, ValueError, KeyError) as exc:
             self.error(*_locate_pyxform_message(str(exc), sheets))
@@ -532,12 +533,25 @@ VALIDATE_COLUMNS = {"constraint": "constraint", "display condition": "relevant",
                     "repeat_count": "repeat_count", "jr:count": "repeat_count"}
 
 
-def _validate_row(text: str, names: dict[str, int]) -> int | None:
-    """The survey row ODK Validate's message is about: the first `${name}` it mentions, else a path."""
-    for reference in REFERENCE.findall(text):
-        if reference in names:
-            return names[reference]
-    return next((number for name, number in names.items() if re.search(rf"/{re.escape(name)}\b", text)), None)
+def _validate_location(text: str, survey: Sheet, names: dict[str, int]) -> tuple[int | None, str | None]:
+    """The survey cell ODK Validate's message is about: the expression it quotes, else the first
+    `${name}` (or path) it mentions, with the column its wording names."""
+    squeezed = re.sub(r"\s+", "", text)
+    for number, cells in survey.rows:
+        for column in EXPRESSION_COLUMNS:
+            expression = re.sub(r"\s+", "", cells.get(column, ""))
+            if len(expression) >= 3 and expression in squeezed:
+                return number, column
+    row = next((names[r] for r in REFERENCE.findall(text) if r in names), None)
+    if row is None:
+        row = next((number for name, number in names.items() if re.search(rf"/{re.escape(name)}\b", text)), None)
+    if row is None:
+        return None, None
+    column = next((c for word, c in VALIDATE_COLUMNS.items() if word in text.lower()), None)
+    if column is None:
+        used = [c for number, cells in survey.rows if number == row for c in EXPRESSION_COLUMNS if c in cells]
+        column = used[0] if len(used) == 1 else None
+    return row, column
 
 
 def _locate_media(name: str, sheets: dict[str, Sheet]) -> tuple[str | None, int | None, str | None]:
@@ -636,7 +650,7 @@ def check_form(path: Path, media_dir: Path, previous: FormSchema | None = None,
         return report
     for needed in ("type", "name"):
         if not survey.has(needed):
-            checker.error(f"the survey sheet has no '{needed}' column", survey.name, 1, needed)
+            checker.error(f"the survey sheet has no '{needed}' column", survey.name, survey.header_row, needed)
     if checker.issues:
         return report
     choices = sheets.get("choices")
