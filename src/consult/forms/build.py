@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from consult.forms.lint import XLSFORM_SUFFIXES, FormReport, Profile, check_form, form_id_of, read_sheets
+from consult.forms.lint import XLSFORM_SUFFIXES, FormReport, Profile, check_form
 from consult.forms.profiles import FormProfiles
 from consult.forms.schema import FormSchema
 from consult.forms.xlsform import load_converters
@@ -49,16 +49,6 @@ def previous_builds(out_dir: Path) -> dict[str, FormSchema]:
     return built
 
 
-def _profile(path: Path, profiles: FormProfiles, override: Profile | None) -> Profile:
-    if override is not None:
-        return override
-    try:
-        form_id = form_id_of(path, read_sheets(path))
-    except Exception:  # an unreadable form is reported by check_form itself
-        form_id = path.stem
-    return profiles.profile_of(path, form_id)
-
-
 def check_forms(paths: list[Path], media_dir: Path, out_dir: Path | None = None,
                 profile: Profile | str | None = None) -> list[FormReport]:
     """Lint the forms, each under `profile` if given, else the one consult.toml (next to
@@ -69,8 +59,7 @@ def check_forms(paths: list[Path], media_dir: Path, out_dir: Path | None = None,
     profiles = FormProfiles.read(media_dir.parent)
     override = Profile(profile) if profile is not None else None
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(lambda p: check_form(p, media_dir, previous.get(p.name),
-                                                  _profile(p, profiles, override)), paths))
+        return list(pool.map(lambda p: check_form(p, media_dir, previous.get(p.name), override, profiles), paths))
 
 
 def write_build(report: FormReport, media_dir: Path, out_dir: Path) -> tuple[Path, Path]:

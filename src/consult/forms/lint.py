@@ -20,10 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from consult.forms.media import referenced_media
 from consult.forms.schema import FormSchema
 from consult.forms.xlsform import CompiledForm, compile_xlsform, language_code
+
+if TYPE_CHECKING:
+    from consult.forms.profiles import FormProfiles
 
 LANGUAGES = ("Tiếng Việt (vi)", "English (en)")
 DEFAULT_LANGUAGE = LANGUAGES[0]
@@ -220,7 +224,7 @@ def read_sheets(path: Path) -> dict[str, Sheet]:
     for title, rows in raw:
         key = title.strip().lower()
         if key not in XLSFORM_SHEETS:
-            if len(raw) != 1:
+            if len(raw) != 1 or suffix == ".csv":
                 continue
             key = "survey"  # pyxform reads a workbook's only sheet as the survey, whatever its name
         header_row = rows[0][1] if rows else []
@@ -624,10 +628,11 @@ def form_id_of(path: Path, sheets: dict[str, Sheet]) -> str:
 
 
 def check_form(path: Path, media_dir: Path, previous: FormSchema | None = None,
-               profile: Profile | str | None = None) -> FormReport:
+               profile: Profile | str | None = None, profiles: FormProfiles | None = None) -> FormReport:
     """Everything we know how to check about one XLSForm, then the conversion itself.
 
-    `profile` None: the one `consult.toml` in the forms folder (media_dir's parent) gives the form."""
+    The form follows `profile` if given, else the one `profiles` (by default the `consult.toml`
+    of the forms folder, media_dir's parent) gives it."""
     report = FormReport(path=path)
     try:
         sheets = read_sheets(path)
@@ -638,10 +643,11 @@ def check_form(path: Path, media_dir: Path, previous: FormSchema | None = None,
         from consult.forms.profiles import FormProfiles, FormsConfigError
 
         try:
-            profile = FormProfiles.read(media_dir.parent).profile_of(path, form_id_of(path, sheets))
+            profiles = profiles or FormProfiles.read(media_dir.parent)
         except FormsConfigError as exc:
             report.issues.append(FormIssue(str(path), str(exc)))
             return report
+        profile = profiles.profile_of(path, form_id_of(path, sheets))
     checker = _Checker(path, media_dir, Profile(profile))
     report.profile, report.issues = checker.profile, checker.issues
     survey = sheets.get("survey")
