@@ -30,6 +30,8 @@ class FormSources:
     def xlsforms(self) -> list[Path]:
         """Every form pyxform reads: `.xlsx`, `.xlsm`, `.xls`, Markdown and CSV forms (not the
         media folder's CSVs, which sit one level down)."""
+        if not self.forms_dir.is_dir():
+            return []
         return sorted(p for p in self.forms_dir.iterdir()
                       if p.is_file() and p.suffix.lower() in XLSFORM_SUFFIXES and not p.name.startswith(("~$", ".")))
 
