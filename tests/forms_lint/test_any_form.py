@@ -316,3 +316,28 @@ def test_a_missing_media_file_names_the_cell_that_needs_it(forms_dir: Path, name
     assert (issue.sheet, issue.row, issue.column) == (sheet, row, column)
     assert len(errors(report.issues)) == 1 and not report.ok
 
+
+
+EXTERNAL: Sheets = {
+    "survey": [["type", "name", "label", "choice_filter"],
+               ["select_one region", "region", "Region", ""],
+               ["select_one_external district", "district", "District", "region=${region}"]],
+    "choices": [["list_name", "name", "label"], ["region", "north", "North"], ["region", "south", "South"]],
+    "external_choices": [["list_name", "name", "label", "region"], ["district", "d1", "Huyện 1", "north"],
+                         ["district", "d2", "Huyện 2", "south"]],
+}
+
+
+def test_select_one_external_gets_its_itemsets_from_the_form(forms_dir: Path, tmp_path: Path) -> None:
+    first = write_form(forms_dir / "ext.xlsx", {**EXTERNAL, "settings": [["form_id"], ["ext_one"]]})
+    same = write_form(forms_dir / "ext_same.md", {**EXTERNAL, "settings": [["form_id"], ["ext_two"]]})
+    other = {**EXTERNAL, "external_choices": EXTERNAL["external_choices"][:2], "settings": [["form_id"], ["ext_3"]]}
+    different = write_form(forms_dir / "ext_other.xlsx", other)
+    out = tmp_path / "out"
+    reports = build_forms([first, same, different], forms_dir / "media", out)
+    assert [r.ok for r in reports] == [True, True, False], [str(i) for r in reports for i in r.issues]
+    assert reports[0].compiled.schema.media == ["itemsets.csv"]
+    itemsets = (out / "media" / "itemsets.csv").read_text(encoding="utf-8")
+    assert itemsets.splitlines()[0] == '"list_name","name","label","region"' and '"Huyện 2"' in itemsets
+    _one(errors(reports[2].issues), "external_choices differ from those of ext_one")
+    assert not (out / "ext_3.xml").exists()

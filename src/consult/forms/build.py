@@ -11,7 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from consult.forms.lint import XLSFORM_SUFFIXES, FormReport, Profile, check_form
+from consult.forms.lint import (
+    XLSFORM_SUFFIXES,
+    FormIssue,
+    FormReport,
+    Profile,
+    check_form,
+    external_itemsets,
+)
+from consult.forms.media import EXTERNAL_ITEMSETS
 from consult.forms.profiles import FormProfiles
 from consult.forms.schema import FormSchema
 from consult.forms.xlsform import load_converters
@@ -64,7 +72,10 @@ def check_forms(paths: list[Path], media_dir: Path, out_dir: Path | None = None,
         return list(pool.map(lambda p: check_form(p, media_dir, previous.get(p.name), override, profiles), paths))
 
 
-def write_build(report: FormReport, media_dir: Path, out_dir: Path) -> tuple[Path, Path]:
+def write_build(report: FormReport, media_dir: Path, out_dir: Path,
+                generated: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """Write the XForm, the FormSchema and every media file the form refers to: from media_dir,
+    or from `generated` (file name → text) for files the form itself defines."""
     assert report.compiled is not None and report.ok
     out_dir.mkdir(parents=True, exist_ok=True)
     schema = report.compiled.schema
@@ -75,15 +86,34 @@ def write_build(report: FormReport, media_dir: Path, out_dir: Path) -> tuple[Pat
     if schema.media:
         (out_dir / "media").mkdir(exist_ok=True)
         for name in schema.media:
-            shutil.copy2(media_dir / name, out_dir / "media" / name)
+            if (media_dir / name).is_file():
+                shutil.copy2(media_dir / name, out_dir / "media" / name)
+            elif generated and name in generated:
+                (out_dir / "media" / name).write_text(generated[name], encoding="utf-8", newline="")
     return xform_path, schema_path
 
 
 def build_forms(paths: list[Path], media_dir: Path, out_dir: Path,
                 profile: Profile | str | None = None) -> list[FormReport]:
-    """Check every form; write the ones that pass. A form with errors leaves its last build alone."""
+    """Check every form; write the ones that pass. A form with errors leaves its last build alone.
+
+    `itemsets.csv` (select_one_external) comes from forms/media/ if there, else from the form's
+    external_choices sheet; the build folder holds one, so two forms may not define different ones."""
     reports = check_forms(paths, media_dir, out_dir, profile)
+    itemsets_of: tuple[str, str] | None = None
     for report in reports:
-        if report.ok:
-            write_build(report, media_dir, out_dir)
+        if not report.ok:
+            continue
+        schema = report.compiled.schema
+        generated = {}
+        if EXTERNAL_ITEMSETS in schema.media and not (media_dir / EXTERNAL_ITEMSETS).is_file():
+            generated[EXTERNAL_ITEMSETS] = external_itemsets(report.path) or ""
+            if itemsets_of and itemsets_of[1] != generated[EXTERNAL_ITEMSETS]:
+                report.issues.append(FormIssue(
+                    str(report.path), f"its external_choices differ from those of {itemsets_of[0]}, and both "
+                    f"would be {EXTERNAL_ITEMSETS} in {out_dir / 'media'}: build them into separate folders "
+                    "(--out) or share one external_choices sheet", "external_choices"))
+                continue
+            itemsets_of = itemsets_of or (schema.form_id, generated[EXTERNAL_ITEMSETS])
+        write_build(report, media_dir, out_dir, generated)
     return reports

@@ -22,7 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from consult.forms.media import referenced_media
+from consult.forms.media import EXTERNAL_ITEMSETS, referenced_media
 from consult.forms.schema import FormSchema
 from consult.forms.xlsform import CompiledForm, compile_xlsform, language_code
 
@@ -237,6 +237,14 @@ def read_sheets(path: Path) -> dict[str, Sheet]:
         sheets[key] = Sheet(title, headers, body, rows[0][0] if rows else 1,
                             counts_blank_rows=suffix in (".xlsx", ".xlsm", ".xls"))
     return sheets
+
+
+def external_itemsets(path: Path) -> str | None:
+    """`itemsets.csv` of a form's `select_one_external` questions, from its external_choices sheet."""
+    from pyxform.utils import external_choices_to_csv
+    from pyxform.xls2json_backends import get_xlsform
+
+    return external_choices_to_csv(get_xlsform(xlsform=str(path)))
 
 
 @dataclass(frozen=True)
@@ -507,6 +515,8 @@ class _Checker:
     # -- media
     def check_media(self, compiled: CompiledForm, sheets: dict[str, Sheet]) -> None:
         for name in referenced_media(compiled.xform):
+            if name == EXTERNAL_ITEMSETS and "external_choices" in sheets:
+                continue  # the build writes it from the external_choices sheet, as pyxform's xls2xform does
             if not (self.media_dir / name).is_file():
                 sheet, row, column = _locate_media(name, sheets)
                 self.error(f"media file '{name}' not found in {self.media_dir}", sheet, row, column)
