@@ -156,6 +156,7 @@ TRICKY: Sheets = {
         ["end_group", "", "", ""],
         ["select_one_from_file fruits.csv", "fruit", "Fruit", "colour = 'red'"],
         ["select_multiple_from_file fruits.csv", "fruits", "Fruits", ""],
+        ["select_one ${place}", "best_visit", "Best visit", ""],
     ],
     "choices": [["list_name", "name", "label"], ["yn", "yes", "Yes"], ["yn", "yes", "Yes, surely"],
                 ["yn", "no", "No"], ["rooms", "kitchen", "Kitchen"], ["rooms", "bedroom", "Bedroom"]],

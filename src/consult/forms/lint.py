@@ -376,7 +376,11 @@ class _Checker:
                     lowered.setdefault(name.lower(), number)
             self.check_row_translations(survey, number, cells,
                                         label_required=question.kind not in UNLABELLED_TYPES)
-            if question.kind in ("select_one", "select_multiple", "rank") and question.list_name:
+            if question.list_name and question.list_name.startswith("${"):
+                if question.list_name[2:-1] not in {c.get("name") for _, c in survey.rows}:
+                    self.error(f"{question.list_name} refers to no question of this form", survey.name, number,
+                               "type")
+            elif question.kind in ("select_one", "select_multiple", "rank") and question.list_name:
                 used_lists.add(question.list_name)
                 if question.list_name not in list_columns:
                     self.error(f"choice list '{question.list_name}' is not defined in the choices sheet",
