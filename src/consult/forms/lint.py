@@ -395,7 +395,7 @@ class _Checker:
         for number, cells in survey.rows:
             for column in reference_columns:
                 for reference in REFERENCE.findall(cells.get(column, "")):
-                    if reference.strip() not in names:
+                    if reference.strip().removeprefix("last-saved#") not in names:
                         self.error(f"${{{reference}}} refers to no question of this form",
                                    survey.name, number, column)
         return used_lists, names
