@@ -167,8 +167,7 @@ FRUITS = "name,label,colour\napple,Apple,red\nkiwi,Kiwi,green\n"
 
 
 @pytest.mark.parametrize("profile", ["odk", "isg"])
-def test_no_false_positive_on_what_pyxform_accepts(forms_dir: Path,
-                                                     profile: str) -> None:
+def test_no_false_positive_on_what_pyxform_accepts(forms_dir: Path, profile: str) -> None:
     (forms_dir / "media" / "fruits.csv").write_text(FRUITS, encoding="utf-8")
     report = check_form(write_form(forms_dir / "tricky.xlsx", TRICKY), forms_dir / "media", profile=profile)
     messages = " | ".join(str(i) for i in report.issues)
