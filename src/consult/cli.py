@@ -283,7 +283,8 @@ def report(
     lang: Annotated[str, typer.Option("--lang", help="Language of the report: vi (default) or en.")] = "vi",
     out: Annotated[Path, typer.Option("--out", help="Where the report files are written.")] = Path("reports"),
 ) -> None:
-    """Compile the consultation findings: an HTML report, an Excel workbook and a Markdown summary."""
+    """Compile the report of every form in the database (ISG's findings for ISG's forms, an automatic
+    summary for any other): an HTML report, an Excel workbook and a Markdown summary."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from consult.findings import LANGUAGES, compile_report
@@ -298,6 +299,8 @@ def report(
         raise typer.Exit(1) from None
     for name, path in (("Report", paths.html), ("Workbook", paths.workbook), ("Summary", paths.markdown)):
         console.print(f"{name}: [bold]{escape(str(path.resolve()))}[/bold]", soft_wrap=True)
+    for form in paths.unsummarised:
+        errors.print(f"[yellow]Not summarised: {escape(form.form_id)}: {escape(form.reason)}", soft_wrap=True)
 
 
 if __name__ == "__main__":
