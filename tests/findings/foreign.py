@@ -52,9 +52,11 @@ TRAINING: list[Answers] = [
      "child": [{"child_name": "Dung", "child_age": "1", "in_school": "no"},
                {"child_name": "Em", "child_age": "3", "in_school": "no"},
                {"child_name": "Phúc", "child_age": "16", "in_school": "yes"}]},
-    {"participant": "Nguyễn Thị Hoà", "age": "62", "attended": "yes", "session_date": "2024-03-20", "child": []},
-    {"participant": "Lê Quang Vinh", "age": "38", "topics": "budget", "session_date": "2024-03-20", "rating": "10",
-     "location": "21.6 105.8 0 6", "child": [{"child_name": "Giang", "child_age": "7", "in_school": "yes"}]},
+    {"participant": "Nguyễn Thị Hoà", "age": "62", "attended": "yes", "session_date": "2024-03-20",
+     "child": []},
+    {"participant": "Lê Quang Vinh", "age": "38", "topics": "budget", "session_date": "2024-03-20",
+     "rating": "10", "location": "21.6 105.8 0 6",
+     "child": [{"child_name": "Giang", "child_age": "7", "in_school": "yes"}]},
     # quarantined: the required participant is missing; none of its answers may be counted
     {"age": "20", "attended": "no", "topics": "budget", "session_date": "2024-03-04", "rating": "1",
      "location": "10.0 106.0 0 5", "child": [{"child_name": "Quân", "child_age": "5", "in_school": "yes"}]},
@@ -63,7 +65,8 @@ TRAINING: list[Answers] = [
 HOUSEHOLDS: list[Answers] = [
     {"tinh": "soc_trang", "so_nguoi": "5", "nguon_thu": "lua ca", "y_kien": "Cần thêm vốn vay ưu đãi."},
     {"tinh": "soc_trang", "so_nguoi": "3", "nguon_thu": "lua"},
-    {"tinh": "tra_vinh", "so_nguoi": "7", "nguon_thu": "ca lam_thue", "y_kien": "Đường giao thông xuống cấp."},
+    {"tinh": "tra_vinh", "so_nguoi": "7", "nguon_thu": "ca lam_thue",
+     "y_kien": "Đường giao thông xuống cấp."},
     {"tinh": "soc_trang", "so_nguoi": "4", "nguon_thu": "lam_thue"},
     {"tinh": "tra_vinh", "so_nguoi": "6", "nguon_thu": "lua", "y_kien": "Cần thêm vốn vay ưu đãi."},
 ]

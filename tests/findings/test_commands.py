@@ -25,12 +25,13 @@ def test_consult_report_writes_the_files_and_prints_their_paths(reporting_db: st
         assert (tmp_path / name).is_file() and str((tmp_path / name).resolve()) in result.output
 
 
-def test_consult_report_names_the_form_it_cannot_summarise(mixed_db: str, mixed_schemas: dict[str, FormSchema],
+def test_consult_report_names_the_form_it_cannot_summarise(mixed_db: str,
+                                                           mixed_schemas: dict[str, FormSchema],
                                                            tmp_path: Path) -> None:
     """A synced form with no FormSchema in the build directory is named; the rest is still written."""
     build_dir = write_schemas(mixed_schemas, tmp_path / "build")
-    result = CliRunner().invoke(app, ["report", "--db", mixed_db, "--build-dir", str(build_dir), "--lang", "en",
-                                      "--out", str(tmp_path)])
+    result = CliRunner().invoke(app, ["report", "--db", mixed_db, "--build-dir", str(build_dir),
+                                      "--lang", "en", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "Not summarised: unbuilt_form: no FormSchema" in result.output
     html = (tmp_path / "findings-en.html").read_text(encoding="utf-8")

@@ -16,7 +16,15 @@ from openpyxl import load_workbook
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from consult.findings import Findings, Section, Table, compute_findings, markdown_summary, write_html, write_workbook
+from consult.findings import (
+    Findings,
+    Section,
+    Table,
+    compute_findings,
+    markdown_summary,
+    write_html,
+    write_workbook,
+)
 from consult.findings.compute import isg_forms
 from consult.findings.markdown import md
 from consult.forms import FormSchema
@@ -29,14 +37,16 @@ LABELS = {
     "vi": {"overview": "Số phiếu", "numbers": "Câu hỏi dạng số", "repeats": "Nhóm lặp: số mục mỗi phiếu",
            "text": "Câu hỏi trả lời tự do", "verbatim": "Một số câu trả lời nguyên văn",
            "locations": "Câu hỏi vị trí", "by_week": "theo tuần", "distribution": "phân bố"},
-    "en": {"overview": "Submissions", "numbers": "Number questions", "repeats": "Repeats: entries per submission",
-           "text": "Free-text questions", "verbatim": "Some verbatim answers", "locations": "Location questions",
+    "en": {"overview": "Submissions", "numbers": "Number questions",
+           "repeats": "Repeats: entries per submission", "text": "Free-text questions",
+           "verbatim": "Some verbatim answers", "locations": "Location questions",
            "by_week": "by week", "distribution": "distribution"},
 }
 
 
 @pytest.fixture(scope="module", params=["vi", "en"])
-def findings(request: pytest.FixtureRequest, mixed_engine: Engine, mixed_schemas: dict[str, FormSchema]) -> Findings:
+def findings(request: pytest.FixtureRequest, mixed_engine: Engine,
+             mixed_schemas: dict[str, FormSchema]) -> Findings:
     return compute_findings(mixed_engine, mixed_schemas, request.param)
 
 
@@ -56,12 +66,13 @@ def word(findings: Findings, key: str) -> str:
 
 def test_isg_findings_come_first_then_a_section_per_foreign_form(findings: Findings) -> None:
     keys = [s.key for s in findings.sections]
-    assert keys[:8] == ["coverage", "commitment", "priorities", "constraints", "donors", "planning", "workshops",
-                        "quality"], "ISG's findings are all there"
+    assert keys[:8] == ["coverage", "commitment", "priorities", "constraints", "donors", "planning",
+                        "workshops", "quality"], "ISG's findings are all there"
     assert keys[8:] == ["form-khao_sat_ho", "form-training_feedback", "unsummarised"]
     assert findings.table("workshop_delegates").rows()[0][1] == 29, "ISG's figures are computed, not zero"
     assert findings.title.startswith(("Đầu mối", "Provincial policy-dialogue"))
-    assert [(u.form_id, "consult forms build" in u.reason) for u in findings.unsummarised] == [("unbuilt_form", True)]
+    named = [(u.form_id, "consult forms build" in u.reason) for u in findings.unsummarised]
+    assert named == [("unbuilt_form", True)]
     assert findings.table("unsummarised-forms").rows()[0][:2] == ("unbuilt_form", 2)
     assert findings.headlines[-1].value == 1, "the key figures say a form was left out"
 
@@ -77,7 +88,8 @@ def test_counts_of_the_english_form(findings: Findings) -> None:
     assert "1" in (table(findings, form, word(findings, "overview")).note or "")
     assert table(findings, form, "Attended every session?").rows() == [("Yes", 4, 0.8), ("No", 1, 0.2)]
     topics = table(findings, form, "Topics found useful")
-    assert topics.rows() == [("Planning", 3, 0.6), ("Budgeting <b>&</b> finance", 2, 0.4), ("Monitoring", 2, 0.4)]
+    assert topics.rows() == [("Planning", 3, 0.6), ("Budgeting <b>&</b> finance", 2, 0.4),
+                             ("Monitoring", 2, 0.4)]
     numbers = {row[0]: row[1:] for row in table(findings, form, word(findings, "numbers")).rows()}
     assert numbers["Age in years"] == pytest.approx((6, 29, 39.5, 259 / 6, 62))
     assert numbers["Overall rating (0-10)"] == pytest.approx((5, 6.25, 8, 40.75 / 5, 10))
@@ -85,11 +97,12 @@ def test_counts_of_the_english_form(findings: Findings) -> None:
     weeks = table(findings, form, f"Date of the session: {word(findings, 'by_week')}").rows()
     assert weeks == [(date(2024, 3, 4), 2), (date(2024, 3, 11), 2), (date(2024, 3, 18), 2)]
     ages = table(findings, form, f"Age in years: {word(findings, 'distribution')}")
-    assert [row[:2] for row in ages.rows()] == [("29", 1), ("34", 1), ("38", 1), ("41", 1), ("55", 1), ("62", 1)]
+    assert [row[:2] for row in ages.rows()] == [(str(age), 1) for age in (29, 34, 38, 41, 55, 62)]
     assert ages.chart is not None
     rating = table(findings, form, f"Overall rating (0-10): {word(findings, 'distribution')}").rows()
     assert len(rating) == 10 and sum(row[1] for row in rating) == 5 and rating[0][1] == rating[-1][1] == 1
-    assert table(findings, form, word(findings, "repeats")).rows() == [("Children of the participant", 4, 7, 0, 1, 3)]
+    repeats = table(findings, form, word(findings, "repeats")).rows()
+    assert repeats == [("Children of the participant", 4, 7, 0, 1, 3)]
     school = table(findings, form, "Children of the participant › Goes to school?")
     assert school.rows() == [("Yes", 4, 4 / 7), ("No", 3, 3 / 7)]
     assert "7" in (school.note or "")
@@ -107,7 +120,8 @@ def test_counts_of_the_english_form(findings: Findings) -> None:
 def test_vietnamese_only_form_keeps_its_labels_in_either_language(findings: Findings) -> None:
     form = "khao_sat_ho"
     assert section(findings, form).title == "Khảo sát hộ gia đình (khao_sat_ho)"
-    assert table(findings, form, "Tỉnh").rows() == [("Sóc Trăng", 3, 0.6), ("Thanh Hoá", 0, 0.0), ("Trà Vinh", 2, 0.4)]
+    assert table(findings, form, "Tỉnh").rows() == [("Sóc Trăng", 3, 0.6), ("Thanh Hoá", 0, 0.0),
+                                                    ("Trà Vinh", 2, 0.4)]
     assert table(findings, form, "Nguồn thu nhập chính").rows() == [
         ("Trồng lúa", 3, 0.6), ("Nuôi cá", 2, 0.4), ("Làm thuê", 2, 0.4)]
     assert table(findings, form, word(findings, "verbatim")).rows() == [
@@ -133,7 +147,8 @@ def test_workbook_has_a_sheet_per_foreign_form_with_inert_text(findings: Finding
     path = write_workbook(findings, tmp_path / "report.xlsx")
     book = load_workbook(path)
     names = book.sheetnames
-    assert any(n.endswith("training_feedback") for n in names) and any(n.endswith("khao_sat_ho") for n in names)
+    assert any(n.endswith("training_feedback") for n in names)
+    assert any(n.endswith("khao_sat_ho") for n in names)
     assert len(names) == 1 + len([t for s in findings.sections if s.sheet is None for t in s.tables]) + 2
     sheet = book[next(n for n in names if n.endswith("training_feedback"))]
     cells = {c.value: c for row in sheet.iter_rows() for c in row if c.value is not None}
@@ -143,7 +158,8 @@ def test_workbook_has_a_sheet_per_foreign_form_with_inert_text(findings: Finding
     rows = [tuple(c.value for c in row[:3]) for row in households.iter_rows()]
     assert ("Sóc Trăng", 3, 0.6) in rows and ("Trồng lúa", 3, 0.6) in rows
     with zipfile.ZipFile(path) as archive:
-        sheets = [archive.read(n).decode("utf-8") for n in archive.namelist() if n.startswith("xl/worksheets/sheet")]
+        sheets = [archive.read(n).decode("utf-8") for n in archive.namelist()
+                  if n.startswith("xl/worksheets/sheet")]
     assert not any("<f>" in xml or "<f " in xml for xml in sheets), "no cell of the workbook is a formula"
     contents = [c.value for row in book[names[0]].iter_rows() for c in row if c.hyperlink]
     assert any("Training feedback" in str(v) for v in contents)
@@ -166,7 +182,8 @@ def test_without_isg_forms_no_isg_finding_appears(foreign_forms: ForeignForms, t
         findings = compute_findings(engine, dict(foreign_forms.schemas), "en")
     finally:
         engine.dispose()
-    assert [s.key for s in findings.sections] == ["form-training_feedback", "form-unbuilt_form", "unsummarised"]
+    keys = [s.key for s in findings.sections]
+    assert keys == ["form-training_feedback", "form-unbuilt_form", "unsummarised"]
     assert findings.title == "Summary report of the collected data"
     assert [(h.label, h.value) for h in findings.headlines] == [
         ("Forms summarised", 2), ("Valid submissions", 13), ("Quarantined submissions", 1),

@@ -66,7 +66,7 @@ def compute_findings(engine: Engine, schemas: Mapping[str, FormSchema], lang: La
 
 
 def overall(forms: Mapping[str, FormCounts], summarised: int, w: Words) -> tuple[Headline, ...]:
-    """Key figures of a report without ISG's forms: how many forms, and their valid and quarantined submissions."""
+    """Key figures of a report without ISG's forms: forms summarised, valid and quarantined submissions."""
     return (Headline(w("headline.forms"), summarised),
             Headline(w("headline.valid"), sum(f.valid for f in forms.values())),
             Headline(w("headline.quarantined"), sum(f.quarantined for f in forms.values())))

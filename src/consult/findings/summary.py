@@ -103,8 +103,8 @@ class FormSummary:
         existing = set(inspector.get_table_names())
         if self.layout.table("").name not in existing:
             raise CannotSummarise(w("summary.no_tables"))
-        self.columns = {t.key: {c["name"] for c in inspector.get_columns(t.name)} if t.name in existing else set()
-                        for t in self.layout.tables}
+        self.columns = {t.key: {c["name"] for c in inspector.get_columns(t.name)} if t.name in existing
+                        else set() for t in self.layout.tables}
         self.tables: list[Table] = []
 
     # --- reading -----------------------------------------------------------------------------------
@@ -135,8 +135,8 @@ class FormSummary:
                                  "quarantined": [counts.quarantined]})
         note = w("summary.overview.note").format(valid=self._n(counts.valid),
                                                  quarantined=self._n(counts.quarantined))
-        head = [self._table(w("summary.overview"),
-                            (w.column("received"), w.column("valid"), w.column("quarantined")), overview, note=note)]
+        head = [self._table(w("summary.overview"), (w.column("received"), w.column("valid"),
+                                                    w.column("quarantined")), overview, note=note)]
         head += self._repeats()
         numbers: list[dict[str, object]] = []
         texts: list[dict[str, object]] = []
@@ -169,9 +169,11 @@ class FormSummary:
                                     pd.DataFrame(quotes), note=w("summary.verbatim.note").format(n=VERBATIM)))
         tail += self._list(w("summary.locations"), places, (w.column("with_coordinates"),))
         tail += self._list(w("summary.other"), others, (w.column("answers"),))
-        tables = tuple(replace(t, key=f"{self.key}-{i}") for i, t in enumerate([*head, *self.tables, *tail], start=1))
+        ordered = [*head, *self.tables, *tail]
+        tables = tuple(replace(t, key=f"{self.key}-{i}") for i, t in enumerate(ordered, start=1))
         schema = self.schema
-        title = schema.form_id if schema.title in ("", schema.form_id) else f"{schema.title} ({schema.form_id})"
+        title = (schema.form_id if schema.title in ("", schema.form_id)
+                 else f"{schema.title} ({schema.form_id})")
         line = w("summary.line").format(valid=self._n(counts.valid), quarantined=self._n(counts.quarantined),
                                         questions=self._n(len(questions)))
         return Section(self.key, title, tables, sheet=schema.form_id, summary=line)
@@ -211,8 +213,9 @@ class FormSummary:
         if multiple:
             notes.append(self.w("summary.multiple.note"))
         w = self.w
-        self._add(question.title, (w.column("choice", Kind.TEXT), w.column("answers"), w.column("share", Kind.SHARE)),
-                  frame, Chart(ChartKind.BARS, ("choice",), ("answers",)), " ".join(notes))
+        self._add(question.title,
+                  (w.column("choice", Kind.TEXT), w.column("answers"), w.column("share", Kind.SHARE)), frame,
+                  Chart(ChartKind.BARS, ("choice",), ("answers",)), " ".join(notes))
 
     def _choice_label(self, choices: ChoiceList | None, code: str) -> str:
         choice = next((c for c in choices.choices if c.name == code), None) if choices else None
@@ -231,7 +234,8 @@ class FormSummary:
         """Counted from the choices table, one row per option picked: no splitting of strings. Answered:
         submissions (or repeat entries, `_row_id`) with at least one option."""
         ids = _ids(question.field)
-        layout = next((t for t in self.layout.tables if t.kind is TableKind.CHOICES and set(t.fields) & ids), None)
+        layout = next((t for t in self.layout.tables
+                       if t.kind is TableKind.CHOICES and set(t.fields) & ids), None)
         counts: dict[str, int] = {}
         answered = 0
         if layout is not None and self._has(layout, VALUE):
@@ -254,9 +258,7 @@ class FormSummary:
         values = self._values(question)
         if not values.empty:
             self._histogram(question, values)
-        return {"question": question.title, "answers": len(values),
-                "minimum": values.min() if len(values) else None, "median": values.median() if len(values) else None,
-                "mean": values.mean() if len(values) else None, "maximum": values.max() if len(values) else None}
+        return {"question": question.title, "answers": len(values), **_spread(values)}
 
     def _histogram(self, question: Question, values: pd.Series) -> None:
         whole = bool((values == values.round()).all())
@@ -290,8 +292,9 @@ class FormSummary:
         order = sorted(weeks)
         frame = pd.DataFrame({"week": order, "answers": [weeks[m] for m in order]})
         w = self.w
-        self._add(f"{question.title}: {w('summary.by_week')}", (w.column("week", Kind.DATE), w.column("answers")),
-                  frame, Chart(ChartKind.BARS, ("week",), ("answers",)),
+        self._add(f"{question.title}: {w('summary.by_week')}",
+                  (w.column("week", Kind.DATE), w.column("answers")), frame,
+                  Chart(ChartKind.BARS, ("week",), ("answers",)),
                   self._answered_of(question, sum(weeks.values())))
 
     def _answered(self, question: Question, *columns: str) -> int:
@@ -307,7 +310,8 @@ class FormSummary:
         if question.field.data_type is DataType.GEOPOINT:
             ids = _ids(question.field)
             parts = {c.part: c.name for c in question.table.columns if c.field in ids and c.part}
-            answered = self._answered(question, parts["lat"], parts["lon"]) if {"lat", "lon"} <= set(parts) else 0
+            found = {"lat", "lon"} <= set(parts)
+            answered = self._answered(question, parts["lat"], parts["lon"]) if found else 0
         else:
             answered = self._answered(question)
         return {"question": question.title, "with_coordinates": answered}
@@ -317,7 +321,8 @@ class FormSummary:
             return {"question": question.title, "answers": 0, "distinct": 0}
         table = self.sql[question.table.key]
         column = table.c[question.field.column]
-        answered, different = self.conn.execute(self._valid(table, func.count(column), func.count(distinct(column)))).one()
+        counting = self._valid(table, func.count(column), func.count(distinct(column)))
+        answered, different = self.conn.execute(counting).one()
         top = (self._valid(table, column, func.count().label("times")).where(column.is_not(None))
                .group_by(column).order_by(desc("times"), column).limit(VERBATIM))
         quotes += [{"question": question.title, "answer": value, "times": int(n)}
@@ -338,11 +343,10 @@ class FormSummary:
                      .where(live_valid(self.schema.form_id)).group_by(s.instance_id))
             per = pd.Series([int(n) for _, n in self.conn.execute(query)], dtype=float)
             rows.append({"repeat": self._repeat_title(repeat), "with_entries": int((per > 0).sum()),
-                         "entries": int(per.sum()), "minimum": per.min() if len(per) else None,
-                         "median": per.median() if len(per) else None, "maximum": per.max() if len(per) else None})
+                         "entries": int(per.sum()), **_spread(per)})
         w = self.w
-        columns = (w.column("repeat", Kind.TEXT), w.column("with_entries"), w.column("entries"), w.column("minimum"),
-                   w.column("median", Kind.NUMBER), w.column("maximum"))
+        columns = (w.column("repeat", Kind.TEXT), w.column("with_entries"), w.column("entries"),
+                   w.column("minimum"), w.column("median", Kind.NUMBER), w.column("maximum"))
         return [self._table(w("summary.repeats"), columns, pd.DataFrame(rows))] if rows else []
 
     # --- tables ------------------------------------------------------------------------------------
@@ -365,13 +369,22 @@ class FormSummary:
 
     def _answered_of(self, question: Question, answered: int) -> str:
         unit = self.w("summary.unit.entries" if question.repeat else "summary.unit.submissions")
-        text = self.w("summary.answered_of").format(answered=self._n(answered), total=self._n(self._rows(question.table)),
+        total = self._rows(question.table)
+        text = self.w("summary.answered_of").format(answered=self._n(answered), total=self._n(total),
                                                     unit=unit)
         return f"{self.w('summary.per_entry').format(repeat=self._repeat_title(question.repeat))} {text}" \
             if question.repeat else text
 
     def _n(self, value: int) -> str:
         return display(value, Kind.COUNT, self.w.lang)
+
+
+def _spread(values: pd.Series) -> dict[str, float | None]:
+    """Minimum, median, mean and maximum; None for each when there is nothing to summarise."""
+    if values.empty:
+        return dict.fromkeys(("minimum", "median", "mean", "maximum"))
+    return {"minimum": float(values.min()), "median": float(values.median()), "mean": float(values.mean()),
+            "maximum": float(values.max())}
 
 
 def _anchor(form_id: str, taken: set[str]) -> str:
@@ -412,8 +425,8 @@ def summarise_forms(engine: Engine, schemas: Mapping[str, FormSchema], forms: Ma
 
 def unsummarised_section(skipped: list[Unsummarised], forms: Mapping[str, FormCounts], w: Words) -> Section:
     """The forms the report leaves out, in the report itself: a reader must not take them for empty."""
-    frame = pd.DataFrame({"form": [s.form_id for s in skipped],
-                          "received": [forms[s.form_id].received if s.form_id in forms else None for s in skipped],
+    received = [forms[s.form_id].received if s.form_id in forms else None for s in skipped]
+    frame = pd.DataFrame({"form": [s.form_id for s in skipped], "received": received,
                           "reason": [s.reason for s in skipped]})
     columns = (w.column("form", Kind.TEXT), w.column("received"), w.column("reason", Kind.TEXT))
     title = w("summary.skipped")

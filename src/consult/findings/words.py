@@ -238,12 +238,13 @@ WORDS: dict[str, tuple[str, str]] = {
     "summary.unit.entries": ("mục", "entries"),
     "summary.multiple.note": ("Có thể chọn nhiều đáp án: tổng các tỷ lệ có thể vượt 100 %.",
                               "Several choices allowed: the shares can add up to more than 100%."),
-    "summary.line": ("{valid} phiếu hợp lệ, {quarantined} phiếu bị cách ly, {questions} câu hỏi được tổng hợp "
-                     "(chi tiết trong báo cáo HTML và bảng tính Excel).",
-                     "{valid} valid and {quarantined} quarantined submissions, {questions} questions summarised "
-                     "(details in the HTML report and the Excel workbook)."),
+    "summary.line": ("{valid} phiếu hợp lệ, {quarantined} phiếu bị cách ly, {questions} câu hỏi được "
+                     "tổng hợp (chi tiết trong báo cáo HTML và bảng tính Excel).",
+                     "{valid} valid and {quarantined} quarantined submissions, {questions} questions "
+                     "summarised (details in the HTML report and the Excel workbook)."),
     "summary.skipped": ("Biểu mẫu không thể tổng hợp", "Forms that could not be summarised"),
-    "summary.no_schema": ("không có FormSchema của biểu mẫu này trong thư mục build: hãy chạy `consult forms build`",
+    "summary.no_schema": ("không có FormSchema của biểu mẫu này trong thư mục build: "
+                          "hãy chạy `consult forms build`",
                           "no FormSchema for this form in the build directory: run `consult forms build`"),
     "summary.no_tables": ("các bảng của biểu mẫu không có trong cơ sở dữ liệu: hãy chạy `consult sync`",
                           "the form's tables are not in the database: run `consult sync`"),
