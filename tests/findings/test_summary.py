@@ -190,3 +190,21 @@ def test_without_isg_forms_no_isg_finding_appears(foreign_forms: ForeignForms, t
         ("Forms that could not be summarised", 1)]
     (left_out,) = findings.unsummarised
     assert left_out.form_id == "khao_sat_ho" and "consult sync" in left_out.reason
+
+
+def test_a_form_that_fails_is_named_and_the_others_are_still_summarised(foreign_forms: ForeignForms,
+                                                                        tmp_path: Path) -> None:
+    """SQLite keeps whatever a column is given: a household size stored as text breaks the statistics."""
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'foreign.db'}")
+    try:
+        load_foreign(engine, foreign_forms)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE khao_sat_ho SET so_nguoi = 'nhiều người'"))
+        findings = compute_findings(engine, dict(foreign_forms.schemas), "vi")
+    finally:
+        engine.dispose()
+    (failed,) = findings.unsummarised
+    assert failed.form_id == "khao_sat_ho" and failed.reason.startswith("lỗi khi tổng hợp: ")
+    assert "nhiều người" in failed.reason
+    assert [s.key for s in findings.sections] == ["form-training_feedback", "form-unbuilt_form", "unsummarised"]
+    assert findings.table("unsummarised-forms").rows() == [("khao_sat_ho", 5, failed.reason)]

@@ -106,6 +106,7 @@ class FormSummary:
         self.columns = {t.key: {c["name"] for c in inspector.get_columns(t.name)} if t.name in existing
                         else set() for t in self.layout.tables}
         self.tables: list[Table] = []
+        self._row_counts: dict[str, int] = {}
 
     # --- reading -----------------------------------------------------------------------------------
 
@@ -119,8 +120,10 @@ class FormSummary:
         """Rows the questions of this table could answer: valid submissions, or their repeat entries."""
         if layout.kind is TableKind.FORM:
             return self.counts.valid
-        table = self.sql[layout.key]
-        return int(self.conn.execute(self._valid(table, func.count())).scalar_one())
+        if layout.key not in self._row_counts:
+            query = self._valid(self.sql[layout.key], func.count())
+            self._row_counts[layout.key] = int(self.conn.execute(query).scalar_one())
+        return self._row_counts[layout.key]
 
     def _has(self, layout: TableLayout, *columns: str) -> bool:
         return all(c in self.columns[layout.key] for c in columns)
