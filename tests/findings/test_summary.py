@@ -27,8 +27,10 @@ from consult.findings import (
 )
 from consult.findings.compute import isg_forms
 from consult.findings.markdown import md
+from consult.findings.summary import QUOTE, _quote
 from consult.forms import FormSchema
 from consult.warehouse.database import create_engine_for
+from consult.warehouse.records import FormLayout
 
 from .conftest import Fieldwork
 from .foreign import FORMULA, SCRIPT, ForeignForms, load_foreign
@@ -173,12 +175,16 @@ def test_markdown_gives_each_foreign_form_a_line(findings: Findings) -> None:
     assert md(section(findings, "training_feedback").summary or "").startswith("6 ")
 
 
+def households_table(forms: ForeignForms) -> str:
+    return FormLayout.of(forms.schemas["khao_sat_ho"]).table("").name
+
+
 def test_without_isg_forms_no_isg_finding_appears(foreign_forms: ForeignForms, tmp_path: Path) -> None:
     engine = create_engine_for(f"sqlite:///{tmp_path / 'foreign.db'}")
     try:
         load_foreign(engine, foreign_forms)
         with engine.begin() as conn:
-            conn.execute(text("DROP TABLE khao_sat_ho"))
+            conn.execute(text(f"DROP TABLE {households_table(foreign_forms)}"))
         findings = compute_findings(engine, dict(foreign_forms.schemas), "en")
     finally:
         engine.dispose()
@@ -199,7 +205,8 @@ def test_a_form_that_fails_is_named_and_the_others_are_still_summarised(foreign_
     try:
         load_foreign(engine, foreign_forms)
         with engine.begin() as conn:
-            conn.execute(text("UPDATE khao_sat_ho SET so_nguoi = 'nhiều người'"))
+            column = foreign_forms.schemas["khao_sat_ho"].field("so_nguoi").column
+            conn.execute(text(f"UPDATE {households_table(foreign_forms)} SET {column} = 'nhiều người'"))
         findings = compute_findings(engine, dict(foreign_forms.schemas), "vi")
     finally:
         engine.dispose()
@@ -208,3 +215,10 @@ def test_a_form_that_fails_is_named_and_the_others_are_still_summarised(foreign_
     assert "nhiều người" in failed.reason
     assert [s.key for s in findings.sections] == ["form-training_feedback", "form-unbuilt_form", "unsummarised"]
     assert findings.table("unsummarised-forms").rows() == [("khao_sat_ho", 5, failed.reason)]
+
+
+def test_a_long_answer_is_quoted_cut_within_an_excel_cell() -> None:
+    answer = "Ý kiến rất dài. " * 400_000
+    quoted = _quote(answer)
+    assert len(quoted) == QUOTE < 32_767 and quoted.endswith("…") and answer.startswith(quoted[:-1])
+    assert _quote("Ngắn.") == "Ngắn."

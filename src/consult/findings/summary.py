@@ -33,6 +33,8 @@ from .words import Words
 
 VERBATIM = 5
 """Distinct answers quoted per free-text question, most frequent first."""
+QUOTE = 1_000
+"""Characters quoted of one answer: a 5 MB answer must not become a 5 MB cell (Excel stops at 32,767)."""
 BINS = 10
 ONE_BAR_EACH = 12
 """Whole numbers with at most this many distinct values get one bar per value instead of ranges."""
@@ -167,9 +169,9 @@ class FormSummary:
             w.column(k, Kind.NUMBER) for k in ("minimum", "median", "mean", "maximum"))))
         tail = self._list(w("summary.text"), texts, (w.column("answers"), w.column("distinct")))
         if quotes:
-            tail.append(self._table(w("summary.verbatim"), (w.column("question", Kind.TEXT),
-                                                            w.column("answer", Kind.TEXT), w.column("times")),
-                                    pd.DataFrame(quotes), note=w("summary.verbatim.note").format(n=VERBATIM)))
+            note = w("summary.verbatim.note").format(n=VERBATIM, cut=self._n(QUOTE))
+            columns = (w.column("question", Kind.TEXT), w.column("answer", Kind.TEXT), w.column("times"))
+            tail.append(self._table(w("summary.verbatim"), columns, pd.DataFrame(quotes), note=note))
         tail += self._list(w("summary.locations"), places, (w.column("with_coordinates"),))
         tail += self._list(w("summary.other"), others, (w.column("answers"),))
         ordered = [*head, *self.tables, *tail]
@@ -328,7 +330,7 @@ class FormSummary:
         answered, different = self.conn.execute(counting).one()
         top = (self._valid(table, column, func.count().label("times")).where(column.is_not(None))
                .group_by(column).order_by(desc("times"), column).limit(VERBATIM))
-        quotes += [{"question": question.title, "answer": value, "times": int(n)}
+        quotes += [{"question": question.title, "answer": _quote(value), "times": int(n)}
                    for value, n in self.conn.execute(top)]
         return {"question": question.title, "answers": int(answered), "distinct": int(different)}
 
@@ -380,6 +382,10 @@ class FormSummary:
 
     def _n(self, value: int) -> str:
         return display(value, Kind.COUNT, self.w.lang)
+
+
+def _quote(answer: str) -> str:
+    return answer if len(answer) <= QUOTE else answer[:QUOTE - 1] + "…"
 
 
 def _spread(values: pd.Series) -> dict[str, float | None]:
