@@ -213,7 +213,8 @@ def test_a_form_that_fails_is_named_and_the_others_are_still_summarised(foreign_
     (failed,) = findings.unsummarised
     assert failed.form_id == "khao_sat_ho" and failed.reason.startswith("lỗi khi tổng hợp: ")
     assert "nhiều người" in failed.reason
-    assert [s.key for s in findings.sections] == ["form-training_feedback", "form-unbuilt_form", "unsummarised"]
+    keys = [s.key for s in findings.sections]
+    assert keys == ["form-training_feedback", "form-unbuilt_form", "unsummarised"]
     assert findings.table("unsummarised-forms").rows() == [("khao_sat_ho", 5, failed.reason)]
 
 

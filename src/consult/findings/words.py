@@ -228,8 +228,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "summary.verbatim": ("Một số câu trả lời nguyên văn", "Some verbatim answers"),
     "summary.verbatim.note": ("Tối đa {n} câu trả lời khác nhau cho mỗi câu hỏi, thường gặp nhất trước; "
                               "câu trả lời dài hơn {cut} ký tự được cắt bớt.",
-                              "At most {n} distinct answers per question, most frequent first; answers longer "
-                              "than {cut} characters are cut."),
+                              "At most {n} distinct answers per question, most frequent first; "
+                              "answers longer than {cut} characters are cut."),
     "summary.locations": ("Câu hỏi vị trí", "Location questions"),
     "summary.other": ("Câu hỏi khác (giờ, tệp đính kèm)", "Other questions (times, files)"),
     "summary.per_entry": ("Tính theo từng mục của nhóm lặp “{repeat}”.",
