@@ -32,7 +32,6 @@ from consult.forms import FormSchema
 from consult.warehouse.database import create_engine_for
 from consult.warehouse.records import FormLayout
 
-from .conftest import Fieldwork
 from .foreign import FORMULA, SCRIPT, ForeignForms, load_foreign
 
 LABELS = {
@@ -79,9 +78,12 @@ def test_isg_findings_come_first_then_a_section_per_foreign_form(findings: Findi
     assert findings.headlines[-1].value == 1, "the key figures say a form was left out"
 
 
-def test_isg_forms_need_the_isg_profile(schemas: dict[str, FormSchema], field_data: Fieldwork) -> None:
+def test_isg_forms_need_the_isg_profile(schemas: dict[str, FormSchema], foreign_forms: ForeignForms) -> None:
     assert set(isg_forms(schemas)) == set(schemas)
-    assert isg_forms(field_data.schemas) == {}, "a build without the ISG profile gets the automatic section"
+    plain = {form_id: s.model_copy(update={"profile": "odk"}) for form_id, s in schemas.items()}
+    assert isg_forms(plain) == {}, "without the ISG profile, ISG's forms get the automatic section"
+    foreign_isg = {f: s.model_copy(update={"profile": "isg"}) for f, s in foreign_forms.schemas.items()}
+    assert isg_forms(foreign_isg) == {}, "ISG's findings read ISG's five forms only"
 
 
 def test_counts_of_the_english_form(findings: Findings) -> None:
