@@ -283,8 +283,7 @@ def report(
     lang: Annotated[str, typer.Option("--lang", help="Language of the report: vi (default) or en.")] = "vi",
     out: Annotated[Path, typer.Option("--out", help="Where the report files are written.")] = Path("reports"),
 ) -> None:
-    """Compile the report of every form in the database (ISG's findings for ISG's forms, an automatic
-    summary for any other): an HTML report, an Excel workbook and a Markdown summary."""
+    """Compile the consultation findings: an HTML report, an Excel workbook and a Markdown summary."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from consult.findings import LANGUAGES, compile_report
