@@ -30,11 +30,12 @@ def test_consult_report_names_the_form_it_cannot_summarise(mixed_db: str,
                                                            tmp_path: Path) -> None:
     """A synced form with no FormSchema in the build directory is named; the rest is still written."""
     build_dir = write_schemas(mixed_schemas, tmp_path / "build")
+    out = tmp_path / "reports"
     result = CliRunner().invoke(app, ["report", "--db", mixed_db, "--build-dir", str(build_dir),
-                                      "--lang", "en", "--out", str(tmp_path)])
+                                      "--lang", "en", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "Not summarised: unbuilt_form: no FormSchema" in result.output
-    html = (tmp_path / "findings-en.html").read_text(encoding="utf-8")
+    html = (out / "findings-en.html").read_text(encoding="utf-8")
     assert 'id="coverage_by_group"' in html and 'id="form-training_feedback"' in html
     assert 'id="form-khao_sat_ho"' in html and "unbuilt_form" in html
 
