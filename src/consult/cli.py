@@ -325,6 +325,8 @@ def report(
         raise typer.Exit(1) from None
     for name, path in (("Report", paths.html), ("Workbook", paths.workbook), ("Summary", paths.markdown)):
         console.print(f"{name}: [bold]{escape(str(path.resolve()))}[/bold]", soft_wrap=True)
+    for form in paths.unsummarised:
+        errors.print(f"[yellow]Not summarised: {escape(form.form_id)}: {escape(form.reason)}", soft_wrap=True)
 
 
 if __name__ == "__main__":
