@@ -1,7 +1,7 @@
 """Forms of every type and naming trap, against what a real ODK Central served for them.
 
-The fixtures in `recorded/` are copies of exchanges recorded from a real ODK Central
-(central-contract steps 26-11 … 26-35): its field lists, entity sets and `$expand=*` rows
+The fixtures are exchanges recorded from a real ODK Central (tests/central/contract, steps
+26-11 … 26-35): its field lists, entity sets and `$expand=*` rows
 for `names_types_test` (every question type and alias, `q-hyphen`, `q.dot`, `dup` in two
 groups, `Name` beside `name`, `tên`, nested repeats, a repeat in a group in a repeat) and
 `names_unicode_test` (`đường`, `a-.b`, `x-y.z`, a repeat `nhóm/hộ-gia.đình`). The build
@@ -26,21 +26,35 @@ from consult.warehouse.tables import form_tables
 
 from .helpers import load_rows
 
-RECORDED = Path(__file__).parent / "recorded"
+CONTRACT = Path(__file__).parents[1] / "central" / "contract"
+FORMS = CONTRACT / "forms"
+EXCHANGES = {
+    "names_types_test.fields-odata.json": "26-11-fields-odata-true.json",
+    "names_types_test.fields-xml.json": "26-12-fields-odata-false.json",
+    "names_types_test.service.json": "26-13-odata-service-document.json",
+    "names_types_test.submissions-expand.json": "26-17-odata-submissions-expand.json",
+    "names_unicode_test.fields-odata.json": "26-30-unicode-fields-odata-true.json",
+    "names_unicode_test.fields-xml.json": "26-31-unicode-fields-odata-false.json",
+    "names_unicode_test.service.json": "26-32-unicode-odata-service-document.json",
+    "names_unicode_test.submissions.json": "26-34-unicode-odata-submissions.json",
+    "names_unicode_test.repeat.json": "26-35-unicode-odata-repeat.json",
+}
 
 
 def recorded(name: str) -> Any:
-    return json.loads((RECORDED / name).read_text(encoding="utf-8"))["body"]
+    """The body Central answered in the exchange recorded for `name`."""
+    exchange = json.loads((CONTRACT / "exchanges" / EXCHANGES[name]).read_text(encoding="utf-8"))
+    return json.loads(exchange["response"]["body"])
 
 
 @pytest.fixture(scope="module")
 def names_types() -> FormSchema:
-    return compile_xlsform(RECORDED / "names_types_test.xlsx", RECORDED, validate=False).schema
+    return compile_xlsform(FORMS / "names_types_test.xlsx", FORMS, validate=False).schema
 
 
 @pytest.fixture(scope="module")
 def names_unicode() -> FormSchema:
-    return compile_xlsform(RECORDED / "names_unicode_test.xlsx", RECORDED, validate=False).schema
+    return compile_xlsform(FORMS / "names_unicode_test.xlsx", FORMS, validate=False).schema
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -14,7 +14,7 @@ from consult.warehouse.database import create_engine_for, database_url, safe_url
 from .compute import compute_findings
 from .html import write_html
 from .markdown import markdown_summary
-from .model import DEFAULT_TIMEZONE, Findings, Lang
+from .model import DEFAULT_TIMEZONE, Findings, Lang, Unsummarised
 from .workbook import write_workbook
 
 
@@ -23,6 +23,8 @@ class ReportPaths:
     html: Path
     workbook: Path
     markdown: Path
+    unsummarised: tuple[Unsummarised, ...] = ()
+    """Forms in the database the report could not summarise: the command names them too."""
     pdf: Path | None = None
 
 
@@ -47,6 +49,7 @@ def write_report(findings: Findings, out_dir: Path, pdf: bool = False) -> Report
     write_html(findings, paths.html)
     write_workbook(findings, paths.workbook)
     paths.markdown.write_text(markdown_summary(findings), encoding="utf-8")
+    paths = replace(paths, unsummarised=findings.unsummarised)
     if pdf:
         from .pdf import write_pdf
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from consult.forms.media import referenced_media
 from consult.forms.schema import (
     ROOT_TABLE,
     odata_name,
@@ -298,7 +299,7 @@ def schema_from_pyxform(data: dict, source: str, xform: str, media_dir: Path) ->
         fields=fields,
         repeats=repeats,
         choice_lists=choice_lists,
-        media=media,
+        media=referenced_media(xform),
         source=source,
         xform_sha256=hashlib.sha256(xform.encode("utf-8")).hexdigest(),
     )
