@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 ENGINE := tests/enumerator/node_modules/.package-lock.json
 
-.PHONY: demo test forms lint clean browser
+.PHONY: demo test forms lint clean browser pango
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(ENGINE): tests/enumerator/package.json tests/enumerator/package-lock.json
 	npm ci --prefix tests/enumerator --no-audit --no-fund --loglevel=error
 
 ## The main job on the embedded defaults: a whole consultation round on a local sandbox Central.
-demo: $(INSTALLED)
+demo: $(INSTALLED) pango
 	$(VENV)/bin/consult demo
 
 forms: $(INSTALLED)
@@ -26,12 +26,20 @@ forms: $(INSTALLED)
 lint: $(INSTALLED)
 	$(VENV)/bin/consult forms lint
 
-## Debian's Chromium and Noto fonts, for the test that renders the report as a reader sees it.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y -qq chromium fonts-noto-core >/dev/null; \
-	  else echo "install Debian's chromium and fonts-noto-core for the report test" >&2; exit 1; fi; }
+APT_INSTALL = apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
+PANGO = libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-core
+
+## Pango and the Noto fonts, which WeasyPrint needs to write the PDF report.
+pango:
+	@ldconfig -p | grep -q libpangoft2-1.0 || { \
+	  if [ "$$(id -u)" = 0 ]; then $(APT_INSTALL) $(PANGO) >/dev/null; \
+	  else echo "install Debian's $(PANGO) for the PDF report" >&2; exit 1; fi; }
+
+## Debian's Chromium and Poppler (with Pango and Noto), for the tests that look at the report as a reader does.
+browser: pango
+	@{ command -v chromium && command -v pdftoppm; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then $(APT_INSTALL) chromium poppler-utils >/dev/null; \
+	  else echo "install Debian's chromium and poppler-utils for the report tests" >&2; exit 1; fi; }
 
 ## The whole test suite (installs Python deps, ODK's XForms engine and Chromium first).
 test: $(INSTALLED) $(ENGINE) browser

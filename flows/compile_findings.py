@@ -1,7 +1,7 @@
 """Prefect flow: the consultation findings from the reporting DB, as the ISG Office reads them.
 
-compute → the HTML report and the Excel workbook → a Markdown summary as a Prefect artifact
-(also written beside them). The logic is in `consult.findings`.
+compute → the HTML report, the Excel workbook and (with `pdf`) the A4 PDF → a Markdown summary as a
+Prefect artifact (also written beside them). The logic is in `consult.findings`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from consult.findings import (
+    DEFAULT_TIMEZONE,
     Findings,
     Lang,
     compute_findings,
@@ -23,13 +24,14 @@ from consult.findings import (
     write_html,
     write_workbook,
 )
+from consult.findings.pdf import write_pdf
 
 
 @task(cache_policy=NO_CACHE)
-def compute(database: str | None, build_dir: str, lang: Lang) -> Findings:
+def compute(database: str | None, build_dir: str, lang: Lang, timezone: str) -> Findings:
     engine = reporting_engine(database)
     try:
-        return compute_findings(engine, load_schemas(Path(build_dir)), lang)
+        return compute_findings(engine, load_schemas(Path(build_dir)), lang, timezone)
     finally:
         engine.dispose()
 
@@ -45,6 +47,11 @@ def render_workbook(findings: Findings, path: Path) -> Path:
 
 
 @task(cache_policy=NO_CACHE)
+def render_pdf(html: Path) -> Path:
+    return write_pdf(html, html.with_suffix(".pdf"))
+
+
+@task(cache_policy=NO_CACHE)
 def publish_summary(findings: Findings, path: Path, files: list[Path]) -> str:
     summary = markdown_summary(findings)
     path.write_text(summary, encoding="utf-8")
@@ -56,17 +63,20 @@ def publish_summary(findings: Findings, path: Path, files: list[Path]) -> str:
 
 @flow(name="compile-findings", log_prints=True)
 def compile_findings(database: str | None = None, build_dir: str = "build/forms", lang: Lang = "vi",
-                     reports_dir: str = "reports") -> dict[str, str]:
+                     reports_dir: str = "reports", pdf: bool = True,
+                     timezone: str = DEFAULT_TIMEZONE) -> dict[str, str]:
     """`database` defaults to CONSULT_DATABASE_URL, then sqlite:///reporting.db; `lang` is vi or en.
-    Returns the paths written, by kind (`html`, `workbook`, `markdown`)."""
+    Returns the paths written, by kind (`html`, `workbook`, `markdown`, `pdf`)."""
     paths = report_paths(Path(reports_dir), lang)
-    findings = compute(database, build_dir, lang)
+    findings = compute(database, build_dir, lang, timezone)
     html = render_html(findings, paths.html)
-    workbook = render_workbook(findings, paths.workbook)
-    publish_summary(findings, paths.markdown, [html, workbook])
+    written = {"html": html, "workbook": render_workbook(findings, paths.workbook)}
+    if pdf:
+        written["pdf"] = render_pdf(html)
+    publish_summary(findings, paths.markdown, list(written.values()))
     for form in findings.unsummarised:
         print(f"Not summarised: {form.form_id}: {form.reason}")
-    return {"html": str(paths.html), "workbook": str(paths.workbook), "markdown": str(paths.markdown)}
+    return {kind: str(path) for kind, path in (written | {"markdown": paths.markdown}).items()}
 
 
 if __name__ == "__main__":

@@ -309,22 +309,32 @@ def report(
     build_dir: BuildDir = Path("build/forms"),
     lang: Annotated[str, typer.Option("--lang", help="Language of the report: vi (default) or en.")] = "vi",
     out: Annotated[Path, typer.Option("--out", help="Where the report files are written.")] = Path("reports"),
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also write the A4 PDF (findings-<lang>.pdf).")] = False,
+    timezone: Annotated[str, typer.Option("--timezone", help="The readers' time zone, for the report's "
+                                                             "date.")] = "Asia/Ho_Chi_Minh",
 ) -> None:
     """Compile the consultation findings: an HTML report, an Excel workbook and a Markdown summary."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from consult.findings import LANGUAGES, compile_report
+    from consult.findings.display import known_timezone
+    from consult.findings.pdf import PdfUnavailable
 
     if lang not in LANGUAGES:
         errors.print(f"[red]--lang must be vi or en, not {escape(lang)}")
         raise typer.Exit(2)
+    if not known_timezone(timezone):
+        errors.print(f"[red]--timezone {escape(timezone)} is not a time zone: use e.g. Asia/Ho_Chi_Minh")
+        raise typer.Exit(2)
     try:
-        paths = compile_report(db, build_dir, lang, out)  # type: ignore[arg-type]  # checked just above
-    except (ValueError, OSError, SQLAlchemyError) as exc:
+        paths = compile_report(db, build_dir, lang, out, pdf, timezone)  # type: ignore[arg-type]  # checked above
+    except (ValueError, OSError, SQLAlchemyError, PdfUnavailable) as exc:
         errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
-    for name, path in (("Report", paths.html), ("Workbook", paths.workbook), ("Summary", paths.markdown)):
-        console.print(f"{name}: [bold]{escape(str(path.resolve()))}[/bold]", soft_wrap=True)
+    for name, path in (("Report", paths.html), ("Workbook", paths.workbook), ("Summary", paths.markdown),
+                       ("PDF", paths.pdf)):
+        if path is not None:
+            console.print(f"{name}: [bold]{escape(str(path.resolve()))}[/bold]", soft_wrap=True)
     for form in paths.unsummarised:
         errors.print(f"[yellow]Not summarised: {escape(form.form_id)}: {escape(form.reason)}", soft_wrap=True)
 

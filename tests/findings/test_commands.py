@@ -19,10 +19,12 @@ from .conftest import write_schemas
 def test_consult_report_writes_the_files_and_prints_their_paths(reporting_db: str, isg_build_dir: Path,
                                                                 tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["report", "--db", reporting_db, "--build-dir", str(isg_build_dir),
-                                      "--lang", "en", "--out", str(tmp_path)])
+                                      "--lang", "en", "--out", str(tmp_path), "--pdf", "--timezone", "Asia/Bangkok"])
     assert result.exit_code == 0, result.output
-    for name in ("findings-en.html", "findings-en.xlsx", "findings-en.md"):
+    for name in ("findings-en.html", "findings-en.xlsx", "findings-en.md", "findings-en.pdf"):
         assert (tmp_path / name).is_file() and str((tmp_path / name).resolve()) in result.output
+    assert (tmp_path / "findings-en.pdf").read_bytes().startswith(b"%PDF-")
+    assert "(GMT+07:00)" in (tmp_path / "findings-en.html").read_text(encoding="utf-8")
 
 
 def test_consult_report_names_the_form_it_cannot_summarise(mixed_db: str,
@@ -43,6 +45,7 @@ def test_consult_report_names_the_form_it_cannot_summarise(mixed_db: str,
 @pytest.mark.parametrize("arguments, code, said", [
     (["--db", "sqlite:///{tmp}/none.db"], 1, "run `consult sync` first"),
     (["--lang", "fr"], 2, "--lang must be vi or en"),
+    (["--timezone", "Hanoi"], 2, "--timezone Hanoi is not a time zone"),
 ])
 def test_consult_report_refuses_what_it_cannot_report(built_forms: BuiltForms, tmp_path: Path,
                                                       arguments: list[str], code: int, said: str) -> None:
@@ -75,7 +78,7 @@ def test_flow_writes_the_report_and_publishes_the_summary(prefect_api: None, rep
 
     paths = compile_findings(database=reporting_db, build_dir=str(isg_build_dir), lang="vi",
                              reports_dir=str(tmp_path))
-    assert set(paths) == {"html", "workbook", "markdown"} and all(Path(p).is_file() for p in paths.values())
+    assert set(paths) == {"html", "workbook", "markdown", "pdf"} and all(Path(p).is_file() for p in paths.values())
     summary = _markdown_artifact("consultation-findings-vi")
     assert summary.startswith(Path(paths["markdown"]).read_text(encoding="utf-8"))
     assert "Sóc Trăng" in summary and str(Path(paths["html"]).resolve()) in summary

@@ -5,7 +5,7 @@
     write_workbook(findings, Path("reports/findings-vi.xlsx"))
     markdown_summary(findings)                                # for a Prefect artifact
 
-`compile_report` does all three for `consult report`.
+`compile_report` does all three for `consult report` (and, with `pdf=True`, the A4 PDF: `findings.pdf`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from .compute import compute_findings
 from .html import write_html
 from .markdown import markdown_summary
 from .model import (
+    DEFAULT_TIMEZONE,
     LANGUAGES,
     Chart,
     ChartKind,
@@ -29,7 +30,7 @@ from .model import (
 from .report import ReportPaths, compile_report, load_schemas, report_paths, reporting_engine, write_report
 from .workbook import write_workbook
 
-__all__ = ["LANGUAGES", "Chart", "ChartKind", "Column", "Findings", "Headline", "Kind", "Lang", "ReportPaths",
+__all__ = ["DEFAULT_TIMEZONE", "LANGUAGES", "Chart", "ChartKind", "Column", "Findings", "Headline", "Kind", "Lang", "ReportPaths",
            "Section", "Table", "compile_report", "compute_findings", "load_schemas", "markdown_summary",
            "report_paths", "reporting_engine", "write_html", "write_report", "write_workbook",
            "Unsummarised"]

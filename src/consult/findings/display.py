@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from numbers import Real
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from .model import Kind, Lang, missing
 
@@ -38,3 +38,7 @@ def local_time(moment: datetime, timezone: str, lang: Lang) -> str:
     offset = local.strftime("%z")
     stamp = local.strftime("%d/%m/%Y %H:%M") if lang == "vi" else local.strftime("%Y-%m-%d %H:%M")
     return f"{stamp} (GMT{offset[:3]}:{offset[3:]})"
+
+
+def known_timezone(name: str) -> bool:
+    return name in available_timezones()
