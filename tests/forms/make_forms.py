@@ -82,6 +82,9 @@ YES_NO = choices("yn", ("yes", "Có"), ("no", "Không"))
 COLOURS = choices("colour", ("red", "Đỏ"), ("green", "Xanh lá"), ("blue", "Xanh dương"))
 CROPS = choices("crop", ("rice", "Lúa"), ("maize", "Ngô"), ("cassava", "Sắn"), ("coffee", "Cà phê"))
 REGIONS = choices("region", ("north", "Miền Bắc"), ("central", "Miền Trung"), ("south", "Miền Nam"))
+PROVINCES = choices("province", ("thai_nguyen", "Thái Nguyên"), ("thanh_hoa", "Thanh Hoá"), ("tra_vinh", "Trà Vinh"),
+                    ("soc_trang", "Sóc Trăng"), ("an_giang", "An Giang"),
+                    region=["north", "central", "south", "south", "south"])
 NAME = q("text", "respondent", "Họ và tên người trả lời")
 
 
@@ -192,8 +195,10 @@ FORMS: list[Form] = [
     single("name_odata_meet", "different XML names that meet in one OData name",
            q("text", "a-b", "A gạch B"), q("text", "a.b", "A chấm B"), q("text", "a_b", "A gạch dưới B"),
            q("integer", "tên", "Tên (số)"), q("integer", "tèn", "Tèn (số)")),
-    single("name_underscore", "names starting with `_`, one equal to a key column of the database",
-           q("text", "_under", "Gạch dưới"), q("integer", "_position", "Vị trí")),
+    single("name_underscore", "names starting with `_`, equal to key columns of the reporting database",
+           q("text", "_under", "Gạch dưới"), q("integer", "_position", "Vị trí"),
+           q("begin_repeat", "visit", "Chuyến thăm"), q("integer", "_position", "Thứ tự trong chuyến"),
+           q("text", "_row_id", "Mã dòng"), end("end_repeat")),
     single("name_long", "a name longer than PostgreSQL's 63-character identifiers",
            q("text", "the_name_of_the_provincial_agency_that_answered_this_consultation_x", "Cơ quan"),
            q("begin_repeat", "members_nominated_by_the_provincial_people_committee_for_dialogue",
@@ -232,20 +237,17 @@ FORMS: list[Form] = [
     single("choice_filter_sheet", "a cascade within the choices sheet",
            q("select_one region", "region", "Vùng"),
            q("select_one province", "province", "Tỉnh", choice_filter="region=${region}"),
-           choice_rows=REGIONS + choices(
-               "province", ("thai_nguyen", "Thái Nguyên"), ("thanh_hoa", "Thanh Hoá"),
-               ("tra_vinh", "Trà Vinh"), ("soc_trang", "Sóc Trăng"), ("an_giang", "An Giang"),
-               region=["north", "central", "south", "south", "south"])),
+           choice_rows=REGIONS + PROVINCES),
     Form("label_media", "image:: and big-image:: label media, an image on a choice",
          [q("note", "banner", "Biểu trưng", **{"media::image": "logo.png", "media::big-image": "photo_big.jpg"}),
           q("select_one colour", "colour", "Màu", **{"media::image": "logo.png"}), NAME],
          [r | ({"media::image": "photo_big.jpg"} if r["name"] == "red" else {}) for r in COLOURS],
          media=("logo.png", "photo_big.jpg")),
-    single("pull_data", "pulldata() from a CSV (xlsform.org's pull_data)",
-           q("select_one_from_file places.csv", "place", "Tỉnh"),
-           q("calculate", "place_code", calculation="pulldata('places', 'code', 'name', ${place})"),
+    single("pull_data", "pulldata() from a CSV no question lists choices from (xlsform.org's pull_data)",
+           q("select_one province", "province", "Tỉnh"),
+           q("calculate", "province_code", calculation="pulldata('codes', 'code', 'name', ${province})"),
            q("text", "remark", "Ghi chú"),
-           media=("places.csv",)),
+           choice_rows=PROVINCES, media=("codes.csv",)),
     Form("single_language", "labels, hints and messages with no ::language",
          [q("text", "agency", "Agency", hint="Full name", required="yes"),
           q("integer", "staff", "Staff", constraint=". >= 0", constraint_message="Must not be negative"),
@@ -348,6 +350,7 @@ def _mp4() -> bytes:
 MEDIA_FILES = {
     "items.csv": lambda: _csv(ITEMS_CSV),
     "places.csv": lambda: _csv(PLACES_CSV),
+    "codes.csv": lambda: _csv([[row[0], row[3]] for row in PLACES_CSV]),
     "logo.png": lambda: _image((48, 48), (218, 37, 29), "PNG"),
     "photo_big.jpg": lambda: _image((96, 64), (0, 102, 51), "JPEG"),
 }
@@ -433,11 +436,13 @@ def write_all(out_dir: Path = HERE) -> list[Path]:
 
 def validate(path: Path) -> str | None:
     """pyxform with ODK Validate: None when the form passes, else the message."""
+    from pyxform.errors import PyXFormError
+    from pyxform.validators.odk_validate import ODKValidateError
     from pyxform.xls2xform import convert
 
     try:
         convert(xlsform=path, validate=True, pretty_print=False)
-    except Exception as exc:  # pyxform and ODK Validate raise several kinds; the message is the point
+    except (PyXFormError, ODKValidateError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
 
