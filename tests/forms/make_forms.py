@@ -49,6 +49,8 @@ class Form:
     settings: Row = field(default_factory=dict)
     ext: str = "xlsx"
     media: tuple[str, ...] = ()
+    only_sheet: str | None = None
+    """Write the survey alone, on a sheet of this name, with no settings (pyxform then takes the file name)."""
 
     @property
     def file_name(self) -> str:
@@ -238,11 +240,12 @@ FORMS: list[Form] = [
            q("select_one region", "region", "Vùng"),
            q("select_one province", "province", "Tỉnh", choice_filter="region=${region}"),
            choice_rows=REGIONS + PROVINCES),
-    Form("label_media", "image:: and big-image:: label media, an image on a choice",
-         [q("note", "banner", "Biểu trưng", **{"media::image": "logo.png", "media::big-image": "photo_big.jpg"}),
+    Form("label_media", "image::, big-image:: and audio:: label media, an image on a choice",
+         [q("note", "banner", "Biểu trưng", **{"media::image": "logo.png", "media::big-image": "photo_big.jpg",
+                                               "media::audio": "prompt.wav"}),
           q("select_one colour", "colour", "Màu", **{"media::image": "logo.png"}), NAME],
          [r | ({"media::image": "photo_big.jpg"} if r["name"] == "red" else {}) for r in COLOURS],
-         media=("logo.png", "photo_big.jpg")),
+         media=("logo.png", "photo_big.jpg", "prompt.wav")),
     single("pull_data", "pulldata() from a CSV no question lists choices from (xlsform.org's pull_data)",
            q("select_one province", "province", "Tỉnh"),
            q("calculate", "province_code", calculation="pulldata('codes', 'code', 'name', ${province})"),
@@ -297,6 +300,11 @@ FORMS: list[Form] = [
     single("instance_name", "meta/instanceName from a calculation",
            q("text", "agency", "Cơ quan"),
            settings={"instance_name": "concat(${agency}, ' - ', ${respondent})"}),
+    Form("markdown_format", "pyxform's Markdown form",
+         [NAME, q("integer", "households", "Số hộ"), q("select_one yn", "agree", "Đồng ý?")],
+         YES_NO, ext="md"),
+    Form("one_sheet_not_survey", "one sheet named Sheet1, no settings: pyxform reads it as the survey",
+         [NAME, q("integer", "households", "Số hộ"), q("date", "visit_date", "Ngày thăm")], only_sheet="Sheet1"),
     Form("xls_format", "an Excel 97-2003 .xls workbook",
          [NAME, q("integer", "households", "Số hộ"), q("select_one yn", "agree", "Đồng ý?"),
           q("begin_repeat", "member", "Thành viên"), q("text", "member_name", "Tên"), end("end_repeat")],
@@ -353,6 +361,7 @@ MEDIA_FILES = {
     "codes.csv": lambda: _csv([[row[0], row[3]] for row in PLACES_CSV]),
     "logo.png": lambda: _image((48, 48), (218, 37, 29), "PNG"),
     "photo_big.jpg": lambda: _image((96, 64), (0, 102, 51), "JPEG"),
+    "prompt.wav": lambda: _wav(),
 }
 ANSWER_FILES = {
     "photo.jpg": lambda: _image((64, 48), (30, 90, 160), "JPEG"),
@@ -373,6 +382,9 @@ def _columns(rows: Iterable[Row], first: tuple[str, ...]) -> list[str]:
 
 
 def sheets_of(form: Form) -> dict[str, list[list[str]]]:
+    if form.only_sheet:
+        columns = _columns(form.survey, ("type", "name", "label"))
+        return {form.only_sheet: [columns, *([row.get(c, "") for c in columns] for row in form.survey)]}
     settings = {"form_title": form.purpose[:1].upper() + form.purpose[1:], "form_id": form.form_id,
                 "version": VERSION} | form.settings
     sheets = {"survey": form.survey, "choices": form.choices, "settings": [settings]}
@@ -418,6 +430,18 @@ def write_xls(path: Path, sheets: dict[str, list[list[str]]]) -> None:
     book.save(str(path))
 
 
+def write_markdown(path: Path, sheets: dict[str, list[list[str]]]) -> None:
+    """pyxform's Markdown form: a `| sheet |` line, then each row with an empty first cell."""
+    lines = []
+    for title, rows in sheets.items():
+        lines.append(f"| {title} |")
+        lines += ["| | " + " | ".join(row) + " |" for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+WRITERS = {"xlsx": write_xlsx, "xls": write_xls, "md": write_markdown}
+
+
 def write_all(out_dir: Path = HERE) -> list[Path]:
     """Every form, media file and answer file; returns the form paths."""
     (out_dir / "media").mkdir(exist_ok=True)
@@ -429,7 +453,7 @@ def write_all(out_dir: Path = HERE) -> list[Path]:
     paths = []
     for form in FORMS:
         path = out_dir / form.file_name
-        (write_xls if form.ext == "xls" else write_xlsx)(path, sheets_of(form))
+        WRITERS[form.ext](path, sheets_of(form))
         paths.append(path)
     return paths
 

@@ -399,6 +399,10 @@ def check_end_to_end(run: Run, form_id: str) -> None:
                                        validation_failures.c.message_en)
                                 .where(validation_failures.c.form_id == form_id)).all()
     assert statuses == {i: "valid" for i in outcome.instance_ids}, f"false quarantine: {failures}"
+    with run.engine.connect() as conn:
+        attachments = dict(conn.execute(select(submissions.c.instance_id, submissions.c.attachments_present)
+                                        .where(submissions.c.form_id == form_id)).all())
+    assert attachments == {i: len(f.attachments) for i, f in zip(outcome.instance_ids, outcome.filled, strict=True)}
     lost = lost_values(run, outcome)
     assert not lost, f"{len(lost)} values lost or mistyped:\n" + "\n".join(lost)
 
@@ -424,7 +428,7 @@ def test_the_collection_covers_every_type_alias_and_trap():
                    "username", "phonenumber", "audit", "begin_repeat", "begin", "begin_group"):
         assert needed in survey_types, needed
     assert any("or_other" in row["type"] for form in FORMS for row in form.survey)
-    assert {f.ext for f in FORMS} == {"xls", "xlsx"}
+    assert {f.ext for f in FORMS} == {"xls", "xlsx", "md"}
     assert len(FORMS) >= 40
 
 
