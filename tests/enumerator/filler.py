@@ -13,6 +13,7 @@ wrong column is caught, and texts carry Vietnamese diacritics.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -26,9 +27,14 @@ ANSWERS = Path(__file__).resolve().parents[1] / "forms" / "answers"
 """Files that upload questions answer with (written by tests/forms/make_forms.py)."""
 XF = "{http://www.w3.org/2002/xforms}"
 ODK = "{http://www.opendatakit.org/xforms}"
+JR = "{http://openrosa.org/javarosa}"
+DEVICE = {"deviceid": "collect:Xq3bT7uYkP2mN8aZ", "username": "Trần Văn Đức", "phonenumber": "+84912345678"}
+"""What a phone's Collect would fill for the `property` preloads."""
 TEXT = "Nguyễn Thị Hoà, đường Lê Lợi, Sóc Trăng"
 UPLOADS = {"image": "photo.jpg", "audio": "voice.wav", "video": "clip.mp4"}
 UPLOAD_OTHER = "notes.txt"
+AUDIT = "audit.csv"
+BACKGROUND_AUDIO = "background.wav"
 ANSWERABLE = {"input", "select", "rank", "range", "trigger", "upload"}
 NUMBER = re.compile(r"(?<![\w.$])-?\d+(?:\.\d+)?(?![\w.])")
 
@@ -46,6 +52,8 @@ class Control:
     mediatype: str | None = None
     options: tuple[str, ...] = ()
     """A rank's choices: the harness reports options for selects only."""
+    device_property: str | None = None
+    """`deviceid`, `username`, `phonenumber`: what Collect fills from the phone and its settings."""
 
 
 def _rank_options(root: ET.Element, rank: ET.Element) -> tuple[str, ...]:
@@ -56,7 +64,8 @@ def _rank_options(root: ET.Element, rank: ET.Element) -> tuple[str, ...]:
     match = re.match(r"instance\('([^']+)'\)/root/item", itemset.get("nodeset", ""))
     value = itemset.find(f"{XF}value")
     if not match or value is None:
-        raise FillError(f"rank {rank.get('ref')}: cannot read choices from itemset {itemset.get('nodeset')!r}")
+        raise FillError(f"rank {rank.get('ref')}: cannot read choices from itemset "
+                        f"{itemset.get('nodeset')!r}")
     instance = next(i for i in root.iter(f"{XF}instance") if i.get("id") == match.group(1))
     return tuple(item.findtext(f"{XF}{value.get('ref')}") or "" for item in instance.iter(f"{XF}item"))
 
@@ -64,13 +73,17 @@ def _rank_options(root: ET.Element, rank: ET.Element) -> tuple[str, ...]:
 def controls_of(xform: str | os.PathLike[str]) -> dict[str, Control]:
     """Constraints from the binds, range parameters and upload media types, by nodeset."""
     root = ET.parse(xform).getroot()
-    constraints = {b.get("nodeset"): b.get("constraint") for b in root.iter(f"{XF}bind") if b.get("constraint")}
+    binds = list(root.iter(f"{XF}bind"))
+    constraints = {b.get("nodeset"): b.get("constraint") for b in binds if b.get("constraint")}
     ranges = {r.get("ref"): (float(r.get("start", 0)), float(r.get("end", 10)), float(r.get("step", 1)))
               for r in root.iter(f"{XF}range")}
     uploads = {u.get("ref"): u.get("mediatype") for u in root.iter(f"{XF}upload")}
     ranks = {r.get("ref"): _rank_options(root, r) for r in root.iter(f"{ODK}rank")}
-    return {ref: Control(constraints.get(ref), ranges.get(ref), uploads.get(ref), ranks.get(ref, ()))
-            for ref in {*constraints, *ranges, *uploads, *ranks}}
+    properties = {b.get("nodeset"): b.get(f"{JR}preloadParams") for b in binds
+                  if b.get(f"{JR}preload") == "property"}
+    return {ref: Control(constraints.get(ref), ranges.get(ref), uploads.get(ref), ranks.get(ref, ()),
+                         properties.get(ref))
+            for ref in {*constraints, *ranges, *uploads, *ranks, *properties}}
 
 
 def _numbers(constraint: str | None) -> list[float]:
@@ -142,8 +155,9 @@ class Filled:
     result: FillResult = field(repr=False)
 
 
-def fill_any(engine: EnumeratorEngine, xform: str | os.PathLike[str], media_dir: str | os.PathLike[str] | None = None,
-             *, instances: int = 2, answers_dir: Path = ANSWERS, max_rounds: int = 25) -> Filled:
+def fill_any(engine: EnumeratorEngine, xform: str | os.PathLike[str],
+             media_dir: str | os.PathLike[str] | None = None, *, instances: int = 2,
+             answers_dir: Path = ANSWERS, max_rounds: int = 25) -> Filled:
     """Fill `xform` completely; raise FillError when the engine still refuses the payload."""
     controls = controls_of(xform)
     questions: dict[str, _Question] = {}
@@ -155,7 +169,8 @@ def fill_any(engine: EnumeratorEngine, xform: str | os.PathLike[str], media_dir:
             ref, kind = node["ref"], node["type"]
             if not node["relevant"]:
                 continue
-            if kind == "repeat-range:uncontrolled" and node["count"] < instances and ("add", ref) not in steps:
+            if kind == "repeat-range:uncontrolled" and node["count"] < instances \
+                    and ("add", ref) not in steps:
                 steps["add", ref] = add_repeat(ref, instances - node["count"])
                 changed = True
                 continue
@@ -165,7 +180,8 @@ def fill_any(engine: EnumeratorEngine, xform: str | os.PathLike[str], media_dir:
             if question is None:
                 if kind == "select" and not node["options"]:
                     continue  # its choice filter waits for an earlier answer
-                values = candidates(node, controls.get(node["nodeset"], Control()), len(questions), answers_dir)
+                control = controls.get(node["nodeset"], Control())
+                values = candidates(node, control, len(questions), answers_dir)
                 question = questions[ref] = _Question(ref, values)
                 steps["answer", ref] = answer(ref, question.value)
                 changed = True
@@ -187,7 +203,33 @@ def fill_any(engine: EnumeratorEngine, xform: str | os.PathLike[str], media_dir:
     missing = [n for n in result.payload["attachments"] if n not in uploaded]
     if missing:
         raise FillError(f"{xform}: the payload names attachments the filler did not upload: {missing}")
-    return Filled(xml=result.payload_xml,
-                  attachments={name: uploaded[name].read_bytes() for name in result.payload["attachments"]},
-                  answers={q.ref: q.value for q in questions.values()},
-                  result=result)
+    xml, recorded = with_device_values(result, controls, answers_dir)
+    names = [*result.payload["attachments"], *recorded]
+    return Filled(xml=xml, attachments={name: (uploaded.get(name) or answers_dir / name).read_bytes()
+                                        for name in names},
+                  answers={q.ref: q.value for q in questions.values()}, result=result)
+
+
+def with_device_values(result: FillResult, controls: dict[str, Control],
+                       answers_dir: Path) -> tuple[str, list[str]]:
+    """The payload with what Collect fills by itself and the engine cannot: the audit log (`meta/audit`
+    → audit.csv), background audio, and the device id, user name and phone number. Returns the XML
+    and the files it now names."""
+    xml = result.payload_xml
+    assert xml is not None
+    empty = [n for n in result.nodes if n["type"] == "model-value" and n["relevant"] and not n["value"]]
+    files = {n["ref"]: AUDIT if n["ref"].endswith("/meta/audit") else BACKGROUND_AUDIO
+             for n in empty if n.get("value_type") == "binary"}
+    properties = {n["ref"]: controls.get(n["nodeset"], Control()).device_property for n in empty}
+    values = {ref: DEVICE[p] for ref, p in properties.items() if p in DEVICE}
+    if not files and not values:
+        return xml, []
+    for prefix, uri in (ns for _, ns in ET.iterparse(io.StringIO(xml), events=("start-ns",))):
+        ET.register_namespace(prefix, uri)
+    root = ET.fromstring(xml)
+    for ref, value in (files | values).items():
+        element = root.find(ref.split("/", 2)[2])
+        if element is None:
+            raise FillError(f"{ref} is filled by the device but not in the payload")
+        element.text = value
+    return ET.tostring(root, encoding="unicode"), sorted(set(files.values()))

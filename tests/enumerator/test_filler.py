@@ -17,11 +17,11 @@ from pyxform.xls2xform import convert
 
 from ..forms.make_forms import HERE as FORMS_DIR
 from ..forms.make_forms import MEDIA
-from .filler import ANSWERS, TEXT, FillError, fill_any
+from .filler import ANSWERS, AUDIT, BACKGROUND_AUDIO, DEVICE, TEXT, FillError, fill_any
 
-FORMS = ("type_integer", "type_range", "type_rank", "type_image", "type_geotrace", "type_time", "nested_repeats",
-         "repeat_in_group_in_repeat", "choice_filter_csv", "relevance", "repeat_count", "type_or_other",
-         "name_duplicate_in_groups", "loop", "type_metadata")
+FORMS = ("type_integer", "type_range", "type_rank", "type_image", "type_geotrace", "type_time",
+         "nested_repeats", "repeat_in_group_in_repeat", "choice_filter_csv", "relevance", "repeat_count",
+         "type_or_other", "name_duplicate_in_groups", "loop", "type_metadata", "type_background_audio")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,8 @@ def xforms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths = {}
     for form_id in FORMS:
         path = out / f"{form_id}.xml"
-        path.write_text(convert(xlsform=FORMS_DIR / f"{form_id}.xlsx", validate=False).xform, encoding="utf-8")
+        xform = convert(xlsform=FORMS_DIR / f"{form_id}.xlsx", validate=False).xform
+        path.write_text(xform, encoding="utf-8")
         paths[form_id] = path
     return paths
 
@@ -117,12 +118,21 @@ def test_or_other_and_loop(enumerator, xforms):
     assert loop.findtext("rooms/bedroom/windows") and loop.findtext("rooms/kitchen/windows")
 
 
-def test_metadata_is_filled_by_the_engine_not_the_filler(enumerator, xforms):
+def test_metadata_is_filled_by_the_engine_and_what_only_a_phone_knows_as_collect_would(enumerator, xforms):
     filled = fill_any(enumerator, xforms["type_metadata"], MEDIA)
     root = ET.fromstring(filled.xml)
     assert root.findtext("today") == date.today().isoformat()
     assert root.findtext("meta/instanceID").startswith("uuid:")
     assert [r.rsplit("/", 1)[-1] for r in filled.answers] == ["respondent"]
+    assert {name: root.findtext(name) for name in DEVICE} == DEVICE
+    assert root.findtext("meta/audit") == AUDIT
+    assert filled.attachments == {AUDIT: (ANSWERS / AUDIT).read_bytes()}
+
+
+def test_background_audio_is_attached_as_collect_records_it(enumerator, xforms):
+    filled = fill_any(enumerator, xforms["type_background_audio"], MEDIA)
+    assert ET.fromstring(filled.xml).findtext("recording") == BACKGROUND_AUDIO
+    assert list(filled.attachments) == [BACKGROUND_AUDIO]
 
 
 def test_no_acceptable_value_is_a_clear_error(enumerator, tmp_path):

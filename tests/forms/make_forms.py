@@ -50,7 +50,7 @@ class Form:
     ext: str = "xlsx"
     media: tuple[str, ...] = ()
     only_sheet: str | None = None
-    """Write the survey alone, on a sheet of this name, with no settings (pyxform then takes the file name)."""
+    """Write the survey alone, on a sheet of this name, with no settings (pyxform takes the file name)."""
 
     @property
     def file_name(self) -> str:
@@ -84,8 +84,8 @@ YES_NO = choices("yn", ("yes", "Có"), ("no", "Không"))
 COLOURS = choices("colour", ("red", "Đỏ"), ("green", "Xanh lá"), ("blue", "Xanh dương"))
 CROPS = choices("crop", ("rice", "Lúa"), ("maize", "Ngô"), ("cassava", "Sắn"), ("coffee", "Cà phê"))
 REGIONS = choices("region", ("north", "Miền Bắc"), ("central", "Miền Trung"), ("south", "Miền Nam"))
-PROVINCES = choices("province", ("thai_nguyen", "Thái Nguyên"), ("thanh_hoa", "Thanh Hoá"), ("tra_vinh", "Trà Vinh"),
-                    ("soc_trang", "Sóc Trăng"), ("an_giang", "An Giang"),
+PROVINCES = choices("province", ("thai_nguyen", "Thái Nguyên"), ("thanh_hoa", "Thanh Hoá"),
+                    ("tra_vinh", "Trà Vinh"), ("soc_trang", "Sóc Trăng"), ("an_giang", "An Giang"),
                     region=["north", "central", "south", "south", "south"])
 NAME = q("text", "respondent", "Họ và tên người trả lời")
 
@@ -145,7 +145,8 @@ FORMS: list[Form] = [
     single("type_date", "date", q("date", "visit_date", "Ngày thăm", constraint=". <= today()")),
     single("type_time", "time keeps the phone's offset", q("time", "start_time", "Giờ bắt đầu")),
     single("type_datetime", "dateTime as xlsform.org spells it", q("dateTime", "met_at", "Thời điểm gặp")),
-    single("type_datetime_alias", "the lower-case `datetime` alias", q("datetime", "left_at", "Thời điểm rời")),
+    single("type_datetime_alias", "the lower-case `datetime` alias",
+           q("datetime", "left_at", "Thời điểm rời")),
     single("type_image", "image: the file name, the file as attachment", q("image", "photo", "Ảnh")),
     single("type_audio", "audio", q("audio", "voice", "Ghi âm")),
     single("type_background_audio", "background-audio records the interview; Collect attaches it",
@@ -241,7 +242,8 @@ FORMS: list[Form] = [
            q("select_one province", "province", "Tỉnh", choice_filter="region=${region}"),
            choice_rows=REGIONS + PROVINCES),
     Form("label_media", "image::, big-image:: and audio:: label media, an image on a choice",
-         [q("note", "banner", "Biểu trưng", **{"media::image": "logo.png", "media::big-image": "photo_big.jpg",
+         [q("note", "banner", "Biểu trưng", **{"media::image": "logo.png",
+                                               "media::big-image": "photo_big.jpg",
                                                "media::audio": "prompt.wav"}),
           q("select_one colour", "colour", "Màu", **{"media::image": "logo.png"}), NAME],
          [r | ({"media::image": "photo_big.jpg"} if r["name"] == "red" else {}) for r in COLOURS],
@@ -265,8 +267,10 @@ FORMS: list[Form] = [
             **{f"label::{VI}": "Số cán bộ", f"label::{EN}": "Staff", f"label::{FR}": "Personnel",
                f"constraint_message::{VI}": "Không âm", f"constraint_message::{EN}": "Not negative",
                f"constraint_message::{FR}": "Pas négatif"})],
-         [{"list_name": "yn", "name": "yes", f"label::{VI}": "Có", f"label::{EN}": "Yes", f"label::{FR}": "Oui"},
-          {"list_name": "yn", "name": "no", f"label::{VI}": "Không", f"label::{EN}": "No", f"label::{FR}": "Non"}],
+         [{"list_name": "yn", "name": "yes", f"label::{VI}": "Có", f"label::{EN}": "Yes",
+           f"label::{FR}": "Oui"},
+          {"list_name": "yn", "name": "no", f"label::{VI}": "Không", f"label::{EN}": "No",
+           f"label::{FR}": "Non"}],
          settings={"default_language": VI}),
     Form("begin_repeat_spaces", "`begin repeat` / `begin group` written with spaces",
          [NAME, q("begin group", "info", "Thông tin"), q("text", "agency", "Cơ quan"), end("end group"),
@@ -286,7 +290,8 @@ FORMS: list[Form] = [
            choice_rows=YES_NO),
     single("repeat_of_types", "every storable type inside a repeat",
            q("begin_repeat", "visit", "Chuyến thăm"),
-           q("date", "visit_date", "Ngày"), q("integer", "people", "Số người"), q("decimal", "cost", "Chi phí"),
+           q("date", "visit_date", "Ngày"), q("integer", "people", "Số người"),
+           q("decimal", "cost", "Chi phí"),
            q("geopoint", "where", "Vị trí"), q("select_multiple crop", "crops_seen", "Cây trồng"),
            q("time", "arrived", "Giờ đến"), end("end_repeat"),
            choice_rows=CROPS),
@@ -304,7 +309,8 @@ FORMS: list[Form] = [
          [NAME, q("integer", "households", "Số hộ"), q("select_one yn", "agree", "Đồng ý?")],
          YES_NO, ext="md"),
     Form("one_sheet_not_survey", "one sheet named Sheet1, no settings: pyxform reads it as the survey",
-         [NAME, q("integer", "households", "Số hộ"), q("date", "visit_date", "Ngày thăm")], only_sheet="Sheet1"),
+         [NAME, q("integer", "households", "Số hộ"), q("date", "visit_date", "Ngày thăm")],
+         only_sheet="Sheet1"),
     Form("xls_format", "an Excel 97-2003 .xls workbook",
          [NAME, q("integer", "households", "Số hộ"), q("select_one yn", "agree", "Đồng ý?"),
           q("begin_repeat", "member", "Thành viên"), q("text", "member_name", "Tên"), end("end_repeat")],
@@ -314,7 +320,8 @@ FORMS: list[Form] = [
 
 # --- media -------------------------------------------------------------------------------------
 
-ITEMS_CSV = [["name", "label"], ["rice_seed", "Giống lúa"], ["fertiliser", "Phân bón"], ["tractor", "Máy cày"]]
+ITEMS_CSV = [["name", "label"], ["rice_seed", "Giống lúa"], ["fertiliser", "Phân bón"],
+             ["tractor", "Máy cày"]]
 PLACES_CSV = [["name", "label", "region", "code"],
               ["thai_nguyen", "Thái Nguyên", "north", "19"], ["thanh_hoa", "Thanh Hoá", "central", "38"],
               ["tra_vinh", "Trà Vinh", "south", "84"], ["soc_trang", "Sóc Trăng", "south", "94"],
@@ -368,6 +375,10 @@ ANSWER_FILES = {
     "voice.wav": _wav,
     "clip.mp4": _mp4,
     "notes.txt": lambda: "Biên bản họp tỉnh Sóc Trăng, 10/8/2004.\n".encode(),
+    "background.wav": _wav,
+    "audit.csv": lambda: _csv([["event", "node", "start", "end"], ["form start", "", "1091430000000", ""],
+                               ["question", "/data/respondent", "1091430001000", "1091430009000"],
+                               ["form exit", "", "1091430010000", ""]]),
 }
 
 
@@ -392,13 +403,14 @@ def sheets_of(form: Form) -> dict[str, list[list[str]]]:
     for title, rows in sheets.items():
         if not rows:
             continue
-        columns = _columns(rows, ("type", "name", "label") if title == "survey" else ("list_name", "name", "label"))
+        first = ("type", "name", "label") if title == "survey" else ("list_name", "name", "label")
+        columns = _columns(rows, first)
         out[title] = [columns, *([row.get(c, "") for c in columns] for row in rows)]
     return out
 
 
 def write_xlsx(path: Path, sheets: dict[str, list[list[str]]]) -> None:
-    """The workbook with fixed zip and document timestamps, so regenerating an unchanged form changes no byte."""
+    """The workbook with fixed zip and document timestamps: regenerating an unchanged form changes no byte."""
     book = openpyxl.Workbook()
     book.remove(book.active)
     for title, rows in sheets.items():

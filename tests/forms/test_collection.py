@@ -67,7 +67,8 @@ PROJECT = "Bộ sưu tập biểu mẫu"
 XF = "{http://www.w3.org/2002/xforms}"
 
 PENDING: dict[str, str] = {
-    "instance_name": "Field.column of meta/instanceName is 'instanceName'; the records store it in 'instance_name'",
+    "instance_name": "Field.column of meta/instanceName is 'instanceName'; the records store it in "
+                     "'instance_name'",
     "label_media": "build copies no label media (logo.png, photo_big.jpg), so deploy refuses the form",
     "pull_data": "build copies no pulldata() CSV (codes.csv), so deploy refuses the form",
     "loop": "the loop's group `rooms` becomes one field holding an object: quarantined 'not a text', "
@@ -75,16 +76,18 @@ PENDING: dict[str, str] = {
     "name_case_clash": "`Name` and `name` make one SQLite column: CREATE TABLE fails (duplicate column name)",
     "name_dot": "`q.dot`, `v.1` are `q_dot`, `v_1` in OData: stored NULL",
     "name_hyphen": "`q-hyphen`, `n-count`, `g-1/x-y` are `q_hyphen`… in OData: stored NULL",
-    "name_duplicate_in_groups": "g1/dup and g2/dup: DuplicateColumnError at table creation (breaks `consult report` too)",
-    "name_odata_meet": "`a-b`, `a.b`, `a_b` meet in OData `a_b`; `tên`, `tèn` in `t_n`: NULL or the wrong value",
-    "name_select_repeat_clash": "select_multiple `crops` and repeat `farm/crops` share one table key: the sync "
-                                "crashes in GX ('column value does not exist')",
+    "name_duplicate_in_groups": "g1/dup and g2/dup: DuplicateColumnError at table creation (breaks "
+                                "`consult report` too)",
+    "name_odata_meet": "`a-b`, `a.b`, `a_b` meet in OData `a_b`; `tên`, `tèn` in `t_n`: NULL or the "
+                       "wrong value",
+    "name_select_repeat_clash": "select_multiple `crops` and repeat `farm/crops` share one table key: "
+                                "the sync crashes in GX ('column value does not exist')",
     "name_underscore": "a field `_position` in a repeat collides with the repeat table's key column",
-    "name_vietnamese": "`tên`, `đường`, `nhóm/tuổi` are `t_n`, `__ng`, `nh_m/tu_i` in OData: NULL; the repeat "
-                       "`hộ-gia.đình` is the OData table `Submissions.h_gia_nh`: no rows",
+    "name_vietnamese": "`tên`, `đường`, `nhóm/tuổi` are `t_n`, `__ng`, `nh_m/tu_i` in OData: NULL; "
+                       "the repeat `hộ-gia.đình` is the OData table `Submissions.h_gia_nh`: no rows",
     "type_datetime_alias": "`datetime` is stored as TEXT, not a timestamp",
-    "type_geoshape": "Central serves GeoJSON: quarantined 'not a text'; expected WKT text + `<column>_points`",
-    "type_geotrace": "Central serves GeoJSON: quarantined 'not a text'; expected WKT text + `<column>_points`",
+    "type_geoshape": "Central serves GeoJSON: quarantined 'not a text'; expected WKT + `<column>_points`",
+    "type_geotrace": "Central serves GeoJSON: quarantined 'not a text'; expected WKT + `<column>_points`",
     "type_gps": "the `gps` alias is not a geopoint: GeoJSON quarantined 'not a text'",
     "type_int_alias": "`int` is stored as TEXT, not an integer",
     "type_range": "`range` is stored as a float; pyxform's bind type (and Central's) is int",
@@ -169,8 +172,8 @@ def run(tmp_path_factory: pytest.TempPathFactory, enumerator: EnumeratorEngine) 
     db_url = f"sqlite:///{root / 'reporting.db'}"
     engine = create_engine_for(db_url)
     with SandboxServer() as server:
-        settings = CentralSettings(url=server.url, username=server.admin_email, password=server.admin_password,
-                                   project=PROJECT, backoff=0.05)
+        settings = CentralSettings(url=server.url, username=server.admin_email,
+                                   password=server.admin_password, project=PROJECT, backoff=0.05)
         project_id = _submit_all(settings, out_dir, outcomes, enumerator)
         with CentralSession(settings) as central:
             for outcome in outcomes.values():
@@ -245,13 +248,16 @@ def _points(odk: str) -> list[tuple[float, ...]]:
 
 
 def _wkt_points(wkt: str) -> list[tuple[float, ...]]:
-    return [tuple(float(n) for n in re.findall(NUMBER, p)) for p in re.sub(r"^[A-Z ]+\(+|\)+$", "", wkt).split(",")]
+    body = re.sub(r"^[A-Z ]+\(+|\)+$", "", wkt)
+    return [tuple(float(n) for n in re.findall(NUMBER, point)) for point in body.split(",")]
 
 
 def _same_points(wkt: list[tuple[float, ...]], sent: list[tuple[float, ...]]) -> bool:
     """WKT may drop the altitude; longitude and latitude must match point by point."""
-    return len(wkt) == len(sent) and all(
-        len(w) >= 2 and all(abs(a - b) < 1e-9 for a, b in zip(w, p, strict=False)) for w, p in zip(wkt, sent))
+    def close(w: tuple[float, ...], p: tuple[float, ...]) -> bool:
+        return len(w) >= 2 and all(abs(a - b) < 1e-9 for a, b in zip(w, p, strict=False))
+
+    return len(wkt) == len(sent) and all(close(w, p) for w, p in zip(wkt, sent, strict=True))
 
 
 def mismatch(bind_type: str, part: str | None, text: str, cell: Any) -> str | None:
@@ -295,7 +301,8 @@ class Stored:
         self._rows: dict[tuple, str] = {}
 
     def table_of(self, f: Field) -> TableLayout | None:
-        return next((t for t in self.layout.tables if t.kind is not TableKind.CHOICES and f.key in t.fields), None)
+        return next((t for t in self.layout.tables
+                     if t.kind is not TableKind.CHOICES and f.key in t.fields), None)
 
     def row_id(self, instance_id: str, instances: tuple[tuple[str, int], ...]) -> str | None:
         """The `_row_id` of the repeat row at these positions (None for the submission's own row)."""
@@ -305,9 +312,9 @@ class Stored:
             if key not in self._rows:
                 xpath, position = instances[depth]
                 table = self.tables[self.repeats[xpath].key]
-                query = select(table.c[ROW]).where(table.c[INSTANCE] == instance_id, table.c[POSITION] == position,
-                                                   table.c[PARENT].is_(None) if parent is None
-                                                   else table.c[PARENT] == parent)
+                owner = table.c[PARENT].is_(None) if parent is None else table.c[PARENT] == parent
+                query = select(table.c[ROW]).where(table.c[INSTANCE] == instance_id,
+                                                   table.c[POSITION] == position, owner)
                 with self.engine.connect() as conn:
                     found = conn.execute(query).scalars().all()
                 if len(found) != 1:
@@ -325,7 +332,8 @@ class Stored:
             return conn.execute(query).scalar_one()
 
     def chosen(self, f: Field, instance_id: str, row_id: str | None) -> list[str]:
-        table_layout = next(t for t in self.layout.tables if t.kind is TableKind.CHOICES and t.fields == (f.key,))
+        table_layout = next(t for t in self.layout.tables
+                            if t.kind is TableKind.CHOICES and t.fields == (f.key,))
         table = self.tables[table_layout.key]
         with self.engine.connect() as conn:
             return list(conn.execute(select(table.c[VALUE]).where(
@@ -369,7 +377,8 @@ def lost_values(run: Run, outcome: Outcome) -> list[str]:
                     cell = stored.cell(table, column.name, instance_id, row_id)
                     wrong = mismatch(binds.types.get(sent.xpath, "string"), column.part, sent.text, cell)
                     if wrong:
-                        problems.append(f"{where} [{table.name}.{column.name}]: sent {sent.text!r}, stored {wrong}")
+                        problems.append(f"{where} [{table.name}.{column.name}]: sent {sent.text!r}, "
+                                        f"stored {wrong}")
                 if sent.xpath in binds.multiple:
                     chosen = stored.chosen(f, instance_id, row_id)
                     if sorted(chosen) != sorted(sent.text.split()):
@@ -402,7 +411,8 @@ def check_end_to_end(run: Run, form_id: str) -> None:
     with run.engine.connect() as conn:
         attachments = dict(conn.execute(select(submissions.c.instance_id, submissions.c.attachments_present)
                                         .where(submissions.c.form_id == form_id)).all())
-    assert attachments == {i: len(f.attachments) for i, f in zip(outcome.instance_ids, outcome.filled, strict=True)}
+    sent = zip(outcome.instance_ids, outcome.filled, strict=True)
+    assert attachments == {i: len(filled.attachments) for i, filled in sent}
     lost = lost_values(run, outcome)
     assert not lost, f"{len(lost)} values lost or mistyped:\n" + "\n".join(lost)
 
@@ -413,7 +423,7 @@ def check_end_to_end(run: Run, form_id: str) -> None:
 def test_the_committed_forms_are_what_the_generator_writes(tmp_path: Path):
     paths = write_all(tmp_path)
     for path in paths:
-        assert path.read_bytes() == (HERE / path.name).read_bytes(), f"run tests/forms/make_forms.py: {path.name}"
+        assert path.read_bytes() == (HERE / path.name).read_bytes(), f"run make_forms.py: {path.name}"
     for folder in ("media", "answers"):
         for path in (tmp_path / folder).iterdir():
             assert path.read_bytes() == (HERE / folder / path.name).read_bytes(), f"{folder}/{path.name}"
@@ -453,7 +463,8 @@ def report_names(run: Run, form_ids: list[str], build_dir: Path, out: Path) -> N
     html = (out / "findings-vi.html").read_text(encoding="utf-8")
     synced = [run.outcomes[f] for f in form_ids if run.outcomes[f].summary is not None]
     assert synced
-    missing = [o.form_id for o in synced if o.form_id not in html and o.schema and escape(o.schema.title) not in html]
+    missing = [o.form_id for o in synced
+               if o.form_id not in html and o.schema and escape(o.schema.title) not in html]
     assert not missing, f"the report neither summarises nor names {missing}"
     assert (out / "findings-vi.xlsx").is_file()
 
