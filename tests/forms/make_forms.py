@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import re
 import struct
 import sys
@@ -305,6 +306,20 @@ FORMS: list[Form] = [
     single("instance_name", "meta/instanceName from a calculation",
            q("text", "agency", "Cơ quan"),
            settings={"instance_name": "concat(${agency}, ' - ', ${respondent})"}),
+    single("choices_from_xml", "select_one_from_file over an XML file, its label read back with instance()",
+           q("select_one_from_file regions.xml", "region", "Vùng"),
+           q("calculate", "region_label",
+             calculation="instance('regions')/root/item[name=${region}]/label"),
+           media=("regions.xml",)),
+    single("choices_from_geojson", "select_one_from_file over a GeoJSON file of places",
+           q("select_one_from_file offices.geojson", "office", "Văn phòng"),
+           media=("offices.geojson",)),
+    single("csv_external", "csv-external: a CSV no question lists choices from, read with instance()",
+           q("csv-external", "codes"),
+           q("select_one province", "province", "Tỉnh"),
+           q("calculate", "province_code",
+             calculation="instance('codes')/root/item[name=${province}]/code"),
+           choice_rows=PROVINCES, media=("codes.csv",)),
     Form("markdown_format", "pyxform's Markdown form",
          [NAME, q("integer", "households", "Số hộ"), q("select_one yn", "agree", "Đồng ý?")],
          YES_NO, ext="md"),
@@ -362,6 +377,14 @@ def _mp4() -> bytes:
     return struct.pack(">I", 8 + len(brands)) + b"ftyp" + brands
 
 
+REGIONS_XML = ("<root>" + "".join(f"<item><name>{r['name']}</name><label>{r['label']}</label></item>" for r in REGIONS)
+               + "</root>\n")
+OFFICES_GEOJSON = {"type": "FeatureCollection", "features": [
+    {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+     "properties": {"id": name, "title": title}}
+    for name, title, lon, lat in (("dard_thai_nguyen", "Sở NN&PTNT Thái Nguyên", 105.84, 21.59),
+                                  ("dard_soc_trang", "Sở NN&PTNT Sóc Trăng", 105.97, 9.6))]}
+
 MEDIA_FILES = {
     "items.csv": lambda: _csv(ITEMS_CSV),
     "places.csv": lambda: _csv(PLACES_CSV),
@@ -369,6 +392,8 @@ MEDIA_FILES = {
     "logo.png": lambda: _image((48, 48), (218, 37, 29), "PNG"),
     "photo_big.jpg": lambda: _image((96, 64), (0, 102, 51), "JPEG"),
     "prompt.wav": lambda: _wav(),
+    "regions.xml": lambda: REGIONS_XML.encode(),
+    "offices.geojson": lambda: json.dumps(OFFICES_GEOJSON, ensure_ascii=False, indent=1).encode(),
 }
 ANSWER_FILES = {
     "photo.jpg": lambda: _image((64, 48), (30, 90, 160), "JPEG"),
