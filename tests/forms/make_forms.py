@@ -377,8 +377,8 @@ def _mp4() -> bytes:
     return struct.pack(">I", 8 + len(brands)) + b"ftyp" + brands
 
 
-REGIONS_XML = ("<root>" + "".join(f"<item><name>{r['name']}</name><label>{r['label']}</label></item>" for r in REGIONS)
-               + "</root>\n")
+REGIONS_XML = "<root>{}</root>\n".format(
+    "".join(f"<item><name>{r['name']}</name><label>{r['label']}</label></item>" for r in REGIONS))
 OFFICES_GEOJSON = {"type": "FeatureCollection", "features": [
     {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
      "properties": {"id": name, "title": title}}
