@@ -64,6 +64,8 @@ def compile_findings(database: str | None = None, build_dir: str = "build/forms"
     html = render_html(findings, paths.html)
     workbook = render_workbook(findings, paths.workbook)
     publish_summary(findings, paths.markdown, [html, workbook])
+    for form in findings.unsummarised:
+        print(f"Not summarised: {form.form_id}: {form.reason}")
     return {"html": str(paths.html), "workbook": str(paths.workbook), "markdown": str(paths.markdown)}
 
 

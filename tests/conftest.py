@@ -47,6 +47,8 @@ def built_forms(tmp_path_factory: pytest.TempPathFactory) -> BuiltForms:
     reports = build_forms(FORMS.xlsforms(), FORMS.media_dir, out_dir)
     problems = [str(i) for r in reports for i in r.issues if not r.ok]
     assert all(r.ok for r in reports), problems
+    assert {FormSchema.read(out_dir / f"{f}.schema.json").profile for f in FORM_IDS} == {"isg"}, \
+        "ISG's forms opt into the isg profile in forms/consult.toml"
     return BuiltForms(out_dir)
 
 

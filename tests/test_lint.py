@@ -30,6 +30,7 @@ class FormCopy:
     def __init__(self, tmp_path: Path, form_id: str):
         self.dir = tmp_path / "forms"
         shutil.copytree(FORMS.media_dir, self.dir / "media")
+        shutil.copy(FORMS.forms_dir / "consult.toml", self.dir / "consult.toml")
         self.path = self.dir / f"{form_id}.xlsx"
         shutil.copy(FORMS.forms_dir / f"{form_id}.xlsx", self.path)
         self.book = openpyxl.load_workbook(self.path)

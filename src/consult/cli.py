@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from consult.forms import FormReport, FormSources, Severity, build_forms, check_forms
+from consult.forms import FormReport, FormSources, Profile, Severity, build_forms, check_forms
 
 if TYPE_CHECKING:
     from consult.central import CentralSession
@@ -28,6 +28,9 @@ errors = Console(stderr=True)
 FormsDir = Annotated[Path, typer.Option("--forms-dir", help="Folder of the XLSForms (media in its media/).")]
 OutDir = Annotated[Path, typer.Option("--out", help="Where the XForms and FormSchemas are written.")]
 Files = Annotated[list[Path] | None, typer.Argument(help="XLSForms to process (default: all in --forms-dir).")]
+ProfileOption = Annotated[Profile | None, typer.Option(
+    "--profile", help="Rules for every form given: odk (any form) or isg (ISG house rules); default: "
+                      "as forms/consult.toml says.")]
 
 
 def _select(files: list[Path] | None, sources: FormSources) -> list[Path]:
@@ -37,6 +40,18 @@ def _select(files: list[Path] | None, sources: FormSources) -> list[Path]:
         errors.print(f"[red]no such XLSForm: {', '.join(map(str, missing)) or sources.forms_dir / '*.xlsx'}")
         raise typer.Exit(2)
     return paths
+
+
+@contextmanager
+def _forms_config() -> Iterator[None]:
+    """A forms/consult.toml that cannot be used is one red line, not a traceback."""
+    from consult.forms import FormsConfigError
+
+    try:
+        yield
+    except FormsConfigError as exc:
+        errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 def _print_issues(reports: list[FormReport]) -> int:
@@ -71,11 +86,13 @@ def forms_lint(
     forms_dir: FormsDir = Path("forms"),
     against: Annotated[Path, typer.Option(help="Last build, whose versions must not go backwards.")] = Path(
         "build/forms"),
+    profile: ProfileOption = None,
 ) -> None:
-    """Check the forms: translations, messages, choice lists, names, versions, pyxform and ODK Validate."""
+    """Check the forms: pyxform, ODK Validate, references and media; ISG's house rules for isg forms."""
     sources = FormSources(forms_dir)
     started = time.perf_counter()
-    reports = check_forms(_select(files, sources), sources.media_dir, against)
+    with _forms_config():
+        reports = check_forms(_select(files, sources), sources.media_dir, against, profile)
     failed = _print_issues(reports)
     console.print(_summary(reports, f"lint: {time.perf_counter() - started:.1f} s"))
     if failed or not all(r.ok for r in reports):
@@ -84,11 +101,13 @@ def forms_lint(
 
 
 @forms_app.command("build")
-def forms_build(files: Files = None, forms_dir: FormsDir = Path("forms"), out: OutDir = Path("build/forms")) -> None:
+def forms_build(files: Files = None, forms_dir: FormsDir = Path("forms"), out: OutDir = Path("build/forms"),
+                profile: ProfileOption = None) -> None:
     """Lint, then write `<form_id>.xml`, `<form_id>.schema.json` and the media into --out."""
     sources = FormSources(forms_dir)
     started = time.perf_counter()
-    reports = build_forms(_select(files, sources), sources.media_dir, out)
+    with _forms_config():
+        reports = build_forms(_select(files, sources), sources.media_dir, out, profile)
     failed = _print_issues(reports)
     console.print(_summary(reports, f"build: {time.perf_counter() - started:.1f} s"))
     if failed or not all(r.ok for r in reports):
@@ -132,20 +151,28 @@ def deploy(
     project: Annotated[str | None, typer.Option(help="Project name or id (default: from the config).")] = None,
 ) -> None:
     """Publish the built forms and their media to ODK Central; unchanged forms are left alone."""
-    from consult.central import built_forms, deploy_forms
+    from consult.central import MissingMediaError, built_forms, deploy_forms
 
     forms = built_forms(build_dir)
     if not forms:
         errors.print(f"[red]no built forms in {build_dir}: run `consult forms build` first")
         raise typer.Exit(2)
+    refused: MissingMediaError | None = None
     with _central(central_config, project) as (central, project_id):
-        deployed = deploy_forms(central, project_id, forms)
+        try:
+            deployed = deploy_forms(central, project_id, forms)
+        except MissingMediaError as exc:
+            deployed, refused = exc.deployed, exc
     table = Table(title=f"deployed to project {project_id} on {central.settings.base_url}")
     for column in ("form_id", "version", "action", "attachments"):
         table.add_column(column)
     for item in deployed:
         table.add_row(item.form_id, item.version, str(item.action), ", ".join(item.attachments))
     console.print(table)
+    if refused is not None:
+        for line in str(refused).splitlines():
+            errors.print(f"[red]{escape(line)}", soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -298,6 +325,8 @@ def report(
         raise typer.Exit(1) from None
     for name, path in (("Report", paths.html), ("Workbook", paths.workbook), ("Summary", paths.markdown)):
         console.print(f"{name}: [bold]{escape(str(path.resolve()))}[/bold]", soft_wrap=True)
+    for form in paths.unsummarised:
+        errors.print(f"[yellow]Not summarised: {escape(form.form_id)}: {escape(form.reason)}", soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -180,8 +180,9 @@ def test_missing_media_stops_the_deploy_before_publishing(central: CentralSessio
     empty_media.mkdir()
     with pytest.raises(DeployError, match="provinces.csv"):
         deploy_forms(central, project_id, [BuiltForm(form.schema, form.xform_path, empty_media)])
-    remote = central.json("GET", f"projects/{project_id}/forms/focal_point_registration")
-    assert remote["publishedAt"] is None, "a form with an empty province list must not go live"
+    with pytest.raises(CentralError) as caught:
+        central.json("GET", f"projects/{project_id}/forms/focal_point_registration")
+    assert caught.value.status == 404, "refused before any draft: no form, published or not, on Central"
 
 
 # --- field teams --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
@@ -28,6 +29,7 @@ from consult.warehouse.tables import ensure_schema, submissions
 
 from ..conftest import FORM_IDS, BuiltForms
 from ..served import odata_rows
+from .foreign import ForeignForms, build_foreign, load_foreign
 
 PROJECT_ID = 1
 SCRIPT = "<script>alert(1)</script>"
@@ -125,6 +127,54 @@ def engine(reporting_db: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+def as_isg(schemas: dict[str, FormSchema]) -> dict[str, FormSchema]:
+    """ISG's forms opted into the ISG profile, as the build writes them once `forms/consult.toml` says so."""
+    return {form_id: s.model_copy(update={"profile": "isg"}) for form_id, s in schemas.items()}
+
+
+def write_schemas(schemas: dict[str, FormSchema], out_dir: Path) -> Path:
+    """A build directory holding just these FormSchemas: what `consult report --build-dir` reads."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for form_id, schema in schemas.items():
+        schema.write(out_dir / f"{form_id}.schema.json")
+    return out_dir
+
+
 @pytest.fixture(scope="session")
 def schemas(field_data: Fieldwork) -> dict[str, FormSchema]:
-    return field_data.schemas
+    return as_isg(field_data.schemas)
+
+
+@pytest.fixture(scope="session")
+def isg_build_dir(schemas: dict[str, FormSchema], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_schemas(schemas, tmp_path_factory.mktemp("isg-build"))
+
+
+@pytest.fixture(scope="session")
+def foreign_forms(tmp_path_factory: pytest.TempPathFactory) -> ForeignForms:
+    return build_foreign(tmp_path_factory.mktemp("foreign-build"))
+
+
+@pytest.fixture(scope="session")
+def mixed_db(field_data: Fieldwork, foreign_forms: ForeignForms,
+             tmp_path_factory: pytest.TempPathFactory) -> str:
+    """ISG's fieldwork and the foreign forms' submissions in one reporting database."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('mixed') / 'reporting.db'}"
+    engine = create_engine_for(url)
+    load_fieldwork(engine, field_data)
+    load_foreign(engine, foreign_forms)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def mixed_engine(mixed_db: str) -> Iterator[Engine]:
+    engine = create_engine_for(mixed_db)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def mixed_schemas(schemas: dict[str, FormSchema], foreign_forms: ForeignForms) -> dict[str, FormSchema]:
+    """What the build directory holds: every form but `unbuilt_form`, synced yet never built here."""
+    return schemas | {f: s for f, s in foreign_forms.schemas.items() if f != "unbuilt_form"}

@@ -9,6 +9,7 @@ import shutil
 import struct
 import subprocess
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,36 @@ def test_chromium_renders_the_charts_and_the_vietnamese_text(report: Path, tmp_p
     screenshot = tmp_path / "report.png"
     _chromium(f"--screenshot={screenshot}", "--window-size=1280,2400", report.as_uri(), profile=tmp_path / "p2")
     assert _png_colours(screenshot.read_bytes()) > 20, "the page is not blank: text and coloured bars show"
+
+
+@pytest.fixture(scope="module")
+def mixed_report(mixed_engine: Engine, mixed_schemas: dict[str, FormSchema],
+                 tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("browser-mixed") / "findings-en.html"
+    write_html(compute_findings(mixed_engine, mixed_schemas, "en"), path)
+    return path
+
+
+def test_chromium_renders_the_automatic_section_of_a_foreign_form(mixed_report: Path, tmp_path: Path) -> None:
+    dom = _chromium("--dump-dom", mixed_report.as_uri(), profile=tmp_path / "p1").stdout.decode("utf-8")
+    start = dom.index('<section id="form-training_feedback">')
+    training = dom[start:dom.index("</section>", start)]
+    assert "Attended every session?" in training and training.count("<svg") >= 4
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in training, "the answer stays text"
+    assert "<script" not in dom
+    start = dom.index('<section id="form-khao_sat_ho">')
+    households = dom[start:dom.index("</section>", start)]
+    assert "Khảo sát hộ gia đình" in households and "Trồng lúa" in households and "Sóc Trăng" in households
+    assert "unbuilt_form" in dom[dom.index('<section id="unsummarised">'):]
+
+
+def test_chromium_draws_a_foreign_form_alone(mixed_engine: Engine, mixed_schemas: dict[str, FormSchema],
+                                             tmp_path: Path) -> None:
+    """The households' section at the top of a page of its own, so that the screenshot shows it."""
+    findings = compute_findings(mixed_engine, mixed_schemas, "vi")
+    alone = write_html(replace(findings, sections=(findings.sections[8],)), tmp_path / "households.html")
+    assert findings.sections[8].key == "form-khao_sat_ho"
+    screenshot = tmp_path / "households.png"
+    _chromium(f"--screenshot={screenshot}", "--window-size=1280,2400", alone.as_uri(),
+              profile=tmp_path / "p2")
+    assert _png_colours(screenshot.read_bytes()) > 20, "the section is drawn: text and coloured bars show"

@@ -1,8 +1,8 @@
 """consult.sandbox.xform / .odata against the exchanges recorded from a real ODK Central.
 
-Everything is driven by /work/shared/central-contract: the recorded XForms are parsed, the
-recorded submission XMLs are turned into OData rows with the recorded `__system` values and
-compared with Central's rows (as parsed JSON and as exact response text), every recorded
+Everything is driven by tests/central/contract, recorded from a real Central: the recorded
+XForms are parsed, the recorded submission XMLs are turned into OData rows with the recorded
+`__system` values and compared with Central's rows (as parsed JSON and as exact response text), every recorded
 `$filter` is compiled and run in SQLite over the recorded `__system` data, and the recorded
 errors and nextLinks are reproduced. Pure and fast: no server, no network.
 """
@@ -14,7 +14,6 @@ import json
 import sqlite3
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -51,22 +50,10 @@ from consult.sandbox.xform import (
     system_metadata,
 )
 
+from .recorded import CONTRACT, body, exchange, form_xml
 
-CONTRACT = Path("/work/shared/central-contract")
 DOMAIN = "http://127.0.0.1:8383"
 SERVICE_ROOT = "/v1/projects/1/forms/province_consultation_test.svc"
-
-pytestmark = pytest.mark.skipif(not CONTRACT.is_dir(), reason="central-contract fixtures not available")
-
-
-@cache
-def exchange(prefix: str) -> dict[str, Any]:
-    (path,) = CONTRACT.glob(f"exchanges/{prefix}-*.json")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def body(prefix: str) -> Any:
-    return json.loads(exchange(prefix)["response"]["body"])
 
 
 def query(prefix: str) -> tuple[str, str, dict[str, str]]:
@@ -135,6 +122,40 @@ def test_fields_sanitize_names_only_with_odata():
                                            "binary": None, "selectMultiple": None}
     assert fields_json(defn, True)[0]["path"] == "/respondent_name"
     assert sanitize_odata_identifier("1st name") == "_1st_name"
+
+
+@pytest.mark.parametrize(("xml_name", "odata_name"), [
+    ("q-hyphen", "q_hyphen"), ("q.dot", "q_dot"), ("tên", "t_n"), ("người", "ng_i"), ("a-.b", "a_b"),
+    ("x-y.z", "x_y_z"), ("đường", "__ng"), ("tên-hộ", "t_n_h_"), ("hộ-gia.đình", "h_gia_nh"),
+    ("nhóm", "nh_m"),
+    ("_1x", "_1x"), ("_under", "_under"), ("Name", "Name"), ("name", "name"), ("1st name", "_1st_name"),
+])
+def test_odata_names_as_central_renames_them(xml_name, odata_name):
+    """Step 26's rule: each run outside [A-Za-z0-9_] is one `_`; a `_` in front of a name that does
+    not start with an ASCII letter or `_` (26-11, 26-30)."""
+    assert sanitize_odata_identifier(xml_name) == odata_name
+
+
+@pytest.mark.parametrize(("form", "prefix", "odata"), [
+    ("names_types_test", "26-11", True), ("names_types_test", "26-12", False),
+    ("names_unicode_test", "26-30", True), ("names_unicode_test", "26-31", False),
+])
+def test_fields_of_every_type_and_naming_trap_equal_recorded(form, prefix, odata):
+    """Types too: `barcode` is `barcode`, `rank` `odk:rank`, binary and selectMultiple flags."""
+    fields = fields_json(XFormDefinition.parse(form_xml(form)), odata)
+    assert fields == body(prefix)
+    if form == "names_types_test":
+        assert {f["name"]: f["type"] for f in fields}["q_barcode"] == "barcode"
+
+
+@pytest.mark.parametrize(("form", "metadata", "service"), [
+    ("names_types_test", "26-14", "26-13"), ("names_unicode_test", "26-33", "26-32")])
+def test_metadata_and_service_document_of_step_26_equal_recorded(form, metadata, service):
+    defn = XFormDefinition.parse(form_xml(form))
+    assert metadata_edmx(defn) == exchange(metadata)["response"]["body"]
+    recorded = body(service)
+    base = recorded["@odata.context"].removesuffix("/$metadata")
+    assert service_document(defn, base) == recorded
 
 
 def test_media_declarations_from_secondary_instance_csv():

@@ -62,7 +62,7 @@ def _with_field(schema: FormSchema, name: str, data_type: DataType, version: str
     newer = schema.model_copy(deep=True)
     template = newer.field("comments")
     newer.fields.append(template.model_copy(update={
-        "name": name, "xpath": f"/{schema.root}/{name}", "odata_path": [name], "data_type": data_type}))
+        "name": name, "key": name, "column": name, "xpath": f"/{schema.root}/{name}", "odata_path": [name], "data_type": data_type}))
     newer.version = version
     return newer
 

@@ -6,6 +6,7 @@ from consult.central.deploy import (
     DeployAction,
     DeployedForm,
     DeployError,
+    MissingMediaError,
     built_forms,
     deploy_forms,
     resolve_project,
@@ -26,7 +27,7 @@ from consult.central.teams import FieldTeam, TeamAccess, ensure_teams, read_team
 
 __all__ = [
     "BuiltForm", "CentralConfigError", "CentralError", "CentralSession", "CentralSettings", "DeployAction",
-    "DeployError", "DeployedForm", "FieldTeam", "ODataPage", "ReviewState", "SubmissionQuery", "SubmissionReceipt",
+    "DeployError", "DeployedForm", "FieldTeam", "MissingMediaError", "ODataPage", "ReviewState", "SubmissionQuery", "SubmissionReceipt",
     "TeamAccess", "built_forms", "collect_session", "count_submissions", "deploy_forms", "download_attachments",
     "ensure_teams", "pull_submissions", "read_ahead", "read_teams", "redact", "resolve_project", "submission_ids",
     "submit", "write_qr_codes", "write_review",

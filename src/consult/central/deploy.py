@@ -1,8 +1,9 @@
 """Built forms → a Central project: draft, attachments, check, publish. Idempotent.
 
 Central publishes a form whose declared media were never uploaded, and enumerators then
-get a province list with nothing in it; so every declared attachment is uploaded and
-checked (`exists`) before the draft is published. Re-deploying an unchanged form does
+get a province list with nothing in it; so every form's whole media list is checked in the
+build before any draft is created, and every declared attachment is uploaded and checked
+(`exists`) before the draft is published. Re-deploying an unchanged form does
 nothing; a changed form under an already published version is refused, because Central
 would keep the old definition under that version on every phone.
 """
@@ -19,6 +20,7 @@ from pyodk._endpoints.form_draft_attachments import FormDraftAttachmentService
 from pyodk._endpoints.form_drafts import FormDraftService
 
 from consult.central.session import CentralError, CentralSession, call_pyodk
+from consult.forms.media import referenced_media
 from consult.forms.schema import FormSchema
 
 
@@ -138,5 +140,29 @@ def deploy_form(central: CentralSession, project_id: int, form: BuiltForm) -> De
     return DeployedForm(schema.form_id, schema.version, action, attachments)
 
 
+class MissingMediaError(DeployError):
+    """Some forms were not deployed because files they need are not in the build; the others were."""
+
+    def __init__(self, missing: dict[str, list[str]], deployed: list[DeployedForm]):
+        self.missing, self.deployed = missing, deployed
+        super().__init__("\n".join(
+            f"{form_id} not deployed: {', '.join(names)} missing from the build's media folder; put "
+            f"{'it' if len(names) == 1 else 'them'} in forms/media/ and run `consult forms build`"
+            for form_id, names in missing.items()))
+
+
+def missing_media(form: BuiltForm) -> list[str]:
+    """Files the form needs (its schema's list and every file its XForm refers to) that the build lacks."""
+    needed = dict.fromkeys([*form.schema.media, *referenced_media(form.xml.decode("utf-8"))])
+    return [name for name in needed if not (form.media_dir / name).is_file()]
+
+
 def deploy_forms(central: CentralSession, project_id: int, forms: list[BuiltForm]) -> list[DeployedForm]:
-    return [deploy_form(central, project_id, form) for form in forms]
+    """Deploy every form whose media are all in the build; a form that lacks one is refused before
+    any draft exists on Central (no orphan drafts), and MissingMediaError names each such form
+    after the others have deployed."""
+    missing = {form.schema.form_id: names for form in forms if (names := missing_media(form))}
+    deployed = [deploy_form(central, project_id, form) for form in forms if form.schema.form_id not in missing]
+    if missing:
+        raise MissingMediaError(missing, deployed)
+    return deployed

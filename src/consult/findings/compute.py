@@ -1,4 +1,5 @@
-"""`compute_findings`: every section from one read-only connection, then the key figures from the tables."""
+"""`compute_findings`: ISG's sections for ISG's forms, an automatic section for every other form in
+the database, then the key figures from the tables."""
 
 from __future__ import annotations
 
@@ -21,24 +22,54 @@ from .planning import planning
 from .priorities import priorities
 from .quality import quality
 from .source import Source
-from .words import Words
+from .summary import FormCounts, forms_in_database, summarise_forms, unsummarised_section
+from .words import GROUPS, Words
 from .workshops import workshops
 
 SECTIONS: tuple[Callable[[Source, Words], Section], ...] = (
     coverage, commitment, priorities, constraints, donors, planning, workshops, quality)
 """In the order the report tells the story: who, how keen, on what, what stands in the way, who
 pays, how provinces plan, what the workshops did, and how far the data can be trusted."""
+ISG_PROFILE = "isg"
+
+
+def isg_forms(schemas: Mapping[str, FormSchema]) -> dict[str, FormSchema]:
+    """The forms ISG's findings read: ISG's five, where their FormSchema opted into the ISG profile.
+    Any other form, an ISG-profile form of a later round included, gets the automatic section."""
+    return {form_id: s for form_id, s in schemas.items() if form_id in GROUPS and s.profile == ISG_PROFILE}
 
 
 def compute_findings(engine: Engine, schemas: Mapping[str, FormSchema], lang: Lang = "vi") -> Findings:
-    """The consultation findings from the reporting database, labelled in `lang` (vi or en)."""
+    """The findings from the reporting database, labelled in `lang` (vi or en): ISG's sections when an
+    ISG form has submissions, an automatic section for each other form, and the forms left out, named."""
     w = Words(lang)
     with engine.connect() as conn:
-        src = Source(conn, schemas, lang)
-        sections = tuple(section(src, w) for section in SECTIONS)
+        forms = forms_in_database(conn)
+    isg = isg_forms(schemas)
+    with_isg = bool(isg.keys() & forms.keys())
+    sections: list[Section] = []
+    if with_isg:
+        with engine.connect() as conn:
+            src = Source(conn, isg, lang)
+            sections += [section(src, w) for section in SECTIONS]
+    automatic, skipped = summarise_forms(engine, schemas, forms, w, covered=isg.__contains__)
+    sections += automatic
+    if skipped:
+        sections.append(unsummarised_section(skipped, forms, w))
     labels = {key: w(key) for key in ("contents", "key_figures", "generated", "no_rows", "more_rows")}
-    findings = Findings(lang, w("title"), w("subtitle"), datetime.now(UTC), (), sections, labels)
-    return replace(findings, headlines=headlines(findings, w))
+    title, subtitle = (w("title"), w("subtitle")) if with_isg else (w("summary.title"), w("summary.subtitle"))
+    findings = Findings(lang, title, subtitle, datetime.now(UTC), (), tuple(sections), labels, tuple(skipped))
+    figures = headlines(findings, w) if with_isg else overall(forms, len(automatic), w)
+    if skipped:
+        figures += (Headline(w("headline.unsummarised"), len(skipped)),)
+    return replace(findings, headlines=figures)
+
+
+def overall(forms: Mapping[str, FormCounts], summarised: int, w: Words) -> tuple[Headline, ...]:
+    """Key figures of a report without ISG's forms: forms summarised, valid and quarantined submissions."""
+    return (Headline(w("headline.forms"), summarised),
+            Headline(w("headline.valid"), sum(f.valid for f in forms.values())),
+            Headline(w("headline.quarantined"), sum(f.quarantined for f in forms.values())))
 
 
 def headlines(findings: Findings, w: Words) -> tuple[Headline, ...]:

@@ -30,9 +30,12 @@ def markdown_summary(findings: Findings) -> str:
     lines += ["", f"## {md(findings.labels['contents'])}", ""]
     for number, section, tables in findings.contents():
         lines.append(f"{number}. {md(section.title)}")
-        lines += [f"   - {n} {md(t.title)}" for n, t in tables]
+        lines += [f"   - {n} {md(t.title)}" for n, t in tables] if section.summary is None else []
     for number, section, tables in findings.contents():
         lines += ["", f"## {number}. {md(section.title)}"]
+        if section.summary is not None:
+            lines += ["", md(section.summary)]
+            continue
         for table_number, table in tables:
             lines += ["", f"### {table_number} {md(table.title)}", "", *_table(table, findings)]
     return "\n".join(lines) + "\n"

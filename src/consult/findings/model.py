@@ -85,6 +85,19 @@ class Section:
     key: str
     title: str
     tables: tuple[Table, ...]
+    sheet: str | None = None
+    """When set, the workbook stacks all the section's tables on this one sheet (a form's automatic
+    summary has many small tables: one sheet per form reads better than one per question)."""
+    summary: str | None = None
+    """When set, the Markdown summary shows this line instead of the section's tables."""
+
+
+@dataclass(frozen=True)
+class Unsummarised:
+    """A form in the database the report could not summarise, and why: named, never skipped in silence."""
+
+    form_id: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,7 @@ class Findings:
     sections: tuple[Section, ...]
     labels: dict[str, str] = field(default_factory=dict)
     """Words the renderers need in the report's language (`contents`, `generated`, ...)."""
+    unsummarised: tuple[Unsummarised, ...] = ()
 
     @property
     def tables(self) -> list[Table]:

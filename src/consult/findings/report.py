@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import inspect
@@ -14,7 +14,7 @@ from consult.warehouse.database import create_engine_for, database_url, safe_url
 from .compute import compute_findings
 from .html import write_html
 from .markdown import markdown_summary
-from .model import Findings, Lang
+from .model import Findings, Lang, Unsummarised
 from .workbook import write_workbook
 
 
@@ -23,6 +23,8 @@ class ReportPaths:
     html: Path
     workbook: Path
     markdown: Path
+    unsummarised: tuple[Unsummarised, ...] = ()
+    """Forms in the database the report could not summarise: the command names them too."""
 
 
 def load_schemas(build_dir: Path) -> dict[str, FormSchema]:
@@ -45,7 +47,7 @@ def write_report(findings: Findings, out_dir: Path) -> ReportPaths:
     write_html(findings, paths.html)
     write_workbook(findings, paths.workbook)
     paths.markdown.write_text(markdown_summary(findings), encoding="utf-8")
-    return paths
+    return replace(paths, unsummarised=findings.unsummarised)
 
 
 def reporting_engine(database: str | None) -> Engine:

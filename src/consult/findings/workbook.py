@@ -42,7 +42,13 @@ def write_workbook(findings: Findings, path: Path) -> Path:
     contents.title = _sheet_name(findings.labels["contents"], set())
     names = {contents.title}
     links = []
-    for _, _, tables in findings.contents():
+    for number, section, tables in findings.contents():
+        if section.sheet is not None:
+            sheet = book.create_sheet(_sheet_name(f"{number} {section.sheet}", names))
+            names.add(sheet.title)
+            _fill_stacked(sheet, section.title, tables)
+            links.append((number, section.title, sheet.title))
+            continue
         for table_number, table in tables:
             sheet = book.create_sheet(_sheet_name(f"{table_number} {table.sheet}", names))
             names.add(sheet.title)
@@ -110,6 +116,35 @@ def _fill_table(sheet: Worksheet, table: Table) -> None:
                                          ColorScaleRule(start_type="num", start_value=0, start_color="FFFFFF",
                                                         end_type="max", end_color="1F6F5C"))
     _widths(sheet, [c.label for c in table.columns], rows, heat_map=_is_heat_map(table))
+
+
+def _fill_stacked(sheet: Worksheet, title: str, tables: list[tuple[str, Table]]) -> None:
+    """A form's automatic section on one sheet: each table under its numbered title, a blank row between."""
+    put(sheet.cell(1, 1), title)
+    sheet.cell(1, 1).font = TITLE_FONT
+    row, widths = 3, [0]
+    for number, table in tables:
+        put(sheet.cell(row, 1), f"{number} {table.title}")
+        sheet.cell(row, 1).font = Font(bold=True, color="1F6F5C")
+        if table.note:
+            row += 1
+            put(sheet.cell(row, 1), table.note)
+            sheet.cell(row, 1).font = Font(italic=True, color="4A5A54")
+        row += 1
+        for j, column in enumerate(table.columns, start=1):
+            header = sheet.cell(row, j)
+            put(header, column.label)
+            header.fill, header.font = HEADER_FILL, HEADER_FONT
+            header.alignment = Alignment(wrap_text=True, vertical="bottom")
+        for values in table.rows():
+            row += 1
+            for j, (column, value) in enumerate(zip(table.columns, values, strict=True), start=1):
+                put(sheet.cell(row, j), value, column.kind)
+                widths += [0] * (j + 1 - len(widths))
+                widths[j] = max(widths[j], len(str(value)) if value is not None else 0)
+        row += 2
+    for j, longest in enumerate(widths[1:], start=1):
+        sheet.column_dimensions[get_column_letter(j)].width = max(WIDTHS[0], min(WIDTHS[1], longest + 2))
 
 
 def _is_heat_map(table: Table) -> bool:

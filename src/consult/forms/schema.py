@@ -9,12 +9,22 @@ every language of the form.
 from __future__ import annotations
 
 import json
+import re
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, Field as PydanticField
+from pydantic import BaseModel, Field as PydanticField, model_validator
 
 ROOT_TABLE = "Submissions"
+_NOT_ODATA = re.compile(r"[^A-Za-z0-9_]+")
+
+
+def odata_name(name: str) -> str:
+    """The name Central's OData gives an XML name (contract step 26): each run of characters outside
+    `[A-Za-z0-9_]` becomes one `_`, and a name not starting with an ASCII letter or `_` gets a leading `_`
+    (`tên` → `t_n`, `đường` → `__ng`, `x-y.z` → `x_y_z`)."""
+    lead = "" if name[:1] == "_" or (name[:1].isascii() and name[:1].isalpha()) else "_"
+    return lead + _NOT_ODATA.sub("_", name)
 
 
 class DataType(StrEnum):
@@ -66,6 +76,12 @@ class Field(BaseModel):
     """One question, calculation or metadata value of the form."""
 
     name: str
+    """The XML name, as written in the XLSForm (`q-hyphen`, `tên`)."""
+    key: str = ""
+    """Unique in the form: the name, or the path from the root (`g2/dup`) when two fields share it."""
+    column: str = ""
+    """Its column in the reporting database: the OData name, lower-case, unique in its table
+    (case-insensitively, derived columns such as a geopoint's `_lat` included)."""
     kind: str
     """The XLSForm type without its list (`text`, `select_one`, `start`, `image`, ...)."""
     data_type: DataType
@@ -92,11 +108,17 @@ class Field(BaseModel):
     appearance: str | None = None
     metadata: bool = False
     """Filled by the device (start, end, instanceID...), never by the enumerator."""
+    choice_table: str | None = None
+    """For a select_multiple: the key of its choices table in the layout (one row per chosen option)."""
 
-    @property
-    def column(self) -> str:
-        """Column name in the reporting database: field names are unique within a form."""
-        return self.name
+    @model_validator(mode="after")
+    def _default_names(self) -> Field:
+        """Schemas built before names were derived: the name was both key and column."""
+        self.key = self.key or self.name
+        self.column = self.column or self.name
+        if self.data_type is DataType.SELECT_MULTIPLE and self.choice_table is None:
+            self.choice_table = self.column
+        return self
 
     @property
     def always_asked(self) -> bool:
@@ -111,11 +133,23 @@ class Repeat(BaseModel):
     name: str
     xpath: str
     table: str
+    """Central's OData entity set: `Submissions.` and the OData names of the path, groups included."""
     parent_table: str
     group_path: list[str]
     labels: Labels = PydanticField(default_factory=dict)
     relevant: str | None = None
     repeat_count: str | None = None
+    key: str = ""
+    """Key of its table in the layout, unique in the form (case-insensitively): the OData name,
+    lower-case, or a longer one when two repeats or select_multiples would meet."""
+    odata_path: list[str] = PydanticField(default_factory=list)
+    """Keys from the parent table's `$expand` row to this repeat's entries (groups become objects)."""
+
+    @model_validator(mode="after")
+    def _default_names(self) -> Repeat:
+        self.key = self.key or self.name
+        self.odata_path = self.odata_path or [self.name]
+        return self
 
 
 class FormSchema(BaseModel):
@@ -140,11 +174,15 @@ class FormSchema(BaseModel):
     """The house rules, domain rules and findings the form opted into (`isg`), or `odk`: only what
     pyxform, ODK Validate and the pipeline itself need. Set at build from `forms/consult.toml`."""
 
-    def field(self, name: str) -> Field:
+    def field(self, key: str) -> Field:
+        """The field with this key, or else with this name (the same thing when names are unique)."""
         for f in self.fields:
-            if f.name == name:
+            if f.key == key:
                 return f
-        raise KeyError(f"{self.form_id} has no field {name!r}")
+        for f in self.fields:
+            if f.name == key:
+                return f
+        raise KeyError(f"{self.form_id} has no field {key!r}")
 
     def fields_in(self, table: str) -> list[Field]:
         return [f for f in self.fields if f.table == table and f.stores_data]

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from consult.forms.media import referenced_media
 from consult.forms.schema import (
     ROOT_TABLE,
+    odata_name,
     Choice,
     ChoiceList,
     DataType,
@@ -23,28 +25,33 @@ from consult.forms.schema import (
 KIND_BY_PYXFORM_TYPE = {
     "select one": "select_one",
     "select all that apply": "select_multiple",
+    "select one external": "select_one",
     "photo": "image",
+    "int": "integer",
+    "datetime": "dateTime",
+    "gps": "geopoint",
 }
+"""pyxform's spelling of a type → the XLSForm name this project reports (aliases resolved)."""
 
-DATA_TYPE_BY_KIND = {
-    "integer": DataType.INTEGER,
+DATA_TYPE_BY_BIND_TYPE = {
+    "int": DataType.INTEGER,
     "decimal": DataType.DECIMAL,
-    "range": DataType.DECIMAL,
     "date": DataType.DATE,
-    "today": DataType.DATE,
     "dateTime": DataType.DATETIME,
-    "start": DataType.DATETIME,
-    "end": DataType.DATETIME,
     "time": DataType.TIME,
     "geopoint": DataType.GEOPOINT,
+    "geotrace": DataType.GEOTRACE,
+    "geoshape": DataType.GEOSHAPE,
+    "binary": DataType.BINARY,
+}
+"""Storage follows the XForm's bind type, whatever the XLSForm type was called (`int`, `range`,
+`datetime`, `gps`, `calculate` with `bind::type`); every other bind type is text."""
+DATA_TYPE_BY_KIND = {
     "select_one": DataType.SELECT_ONE,
     "select_multiple": DataType.SELECT_MULTIPLE,
-    "image": DataType.BINARY,
-    "audio": DataType.BINARY,
-    "video": DataType.BINARY,
-    "file": DataType.BINARY,
     "note": DataType.NONE,
 }
+"""Kinds whose storage the bind type does not say: Central serves a note as null."""
 
 METADATA_KINDS = {"start", "end", "today", "deviceid", "username", "phonenumber", "email",
                   "simserial", "subscriberid", "audit"}
@@ -123,6 +130,82 @@ def read_choice_file(path: Path, languages: dict[str, str], default_language: st
     return ChoiceList(name=path.name, source=path.name, choices=choices)
 
 
+def _data_type(question: dict, kind: str) -> DataType:
+    from pyxform.question_type_dictionary import QUESTION_TYPE_DICT
+
+    if kind in DATA_TYPE_BY_KIND:
+        return DATA_TYPE_BY_KIND[kind]
+    bind_type = (question.get("bind") or {}).get("type") \
+        or (QUESTION_TYPE_DICT.get(question["type"], {}).get("bind") or {}).get("type")
+    if bind_type is None:
+        return DataType.NONE
+    return DATA_TYPE_BY_BIND_TYPE.get(bind_type, DataType.STRING)
+
+
+MAX_COLUMN = 54
+"""63 (PostgreSQL's identifier limit) less room for a derived suffix such as `_accuracy`."""
+DERIVED_COLUMNS = {DataType.GEOPOINT: ("_lon", "_lat", "_alt", "_accuracy"),
+                   DataType.GEOTRACE: ("_points",), DataType.GEOSHAPE: ("_points",)}
+"""Columns a field adds beside its own: the four parts of a point, a line's or polygon's point count."""
+KEY_COLUMNS = ("_instance_id", "_row_id", "_parent_row_id", "_position", "value", "instance_name")
+"""Names the layout's own columns take in every table (`instance_name`: meta/instanceName's column)."""
+
+
+def _unique(candidates: list[str], taken: set[str], width: int = MAX_COLUMN) -> str:
+    """The first candidate free case-insensitively, else the last one numbered (`name_2`, …)."""
+    cut = [c.lower()[:width] for c in candidates]
+    for candidate in cut:
+        if candidate not in taken:
+            return candidate
+    number = 2
+    while (numbered := f"{cut[-1][:width - 4]}_{number}") in taken:
+        number += 1
+    return numbered
+
+
+def _storage_names(fields: list[Field], repeats: list[Repeat], root: str) -> tuple[list[Field], list[Repeat]]:
+    """Keys, columns and table keys that never collide, whatever names the form uses.
+
+    They start from Central's OData names (so an analyst finds the name Central shows), lower-case
+    (so no query needs quoting), and grow the group path or a number only where two would meet: in
+    one table for columns (derived columns included), in the whole form for table keys."""
+    counts: dict[str, int] = {}
+    for f in fields:
+        counts[f.name] = counts.get(f.name, 0) + 1
+    table_keys: set[str] = {""}
+    named_repeats = []
+    for r in repeats:
+        path = [odata_name(p) for p in r.xpath.removeprefix(f"/{root}/").split("/")]
+        key = _unique([path[-1], "_".join(path)], table_keys, 63)
+        table_keys.add(key)
+        named_repeats.append(r.model_copy(update={"key": key}))
+    key_of_table = {ROOT_TABLE: ""} | {r.table: r.key for r in named_repeats}
+    taken: dict[str, set[str]] = {}
+    named_fields = []
+    for f in fields:
+        columns = taken.setdefault(f.table, set(KEY_COLUMNS))
+        suffixes = DERIVED_COLUMNS.get(f.data_type, ())
+        local = f.odata_path
+        if f.group_path[:1] == ["meta"] and f.name == "instanceName":
+            column = "instance_name"
+        else:
+            free = columns | {c[: -len(s)] for c in columns for s in suffixes if c.endswith(s)}
+            shared = counts[f.name] > 1
+            column = _unique(["_".join(local)] if shared else [local[-1], "_".join(local)], free)
+            columns.add(column)
+            columns.update(column + s for s in suffixes)
+        update: dict = {"column": column,
+                        "key": f.name if counts[f.name] == 1 else f.xpath.removeprefix(f"/{root}/")}
+        if f.data_type is DataType.SELECT_MULTIPLE:
+            owner = key_of_table[f.table]
+            choice_key = _unique([column, f"{owner}_{column}" if owner else column, "_".join(local)],
+                                 table_keys, 63)
+            table_keys.add(choice_key)
+            update["choice_table"] = choice_key
+        named_fields.append(f.model_copy(update=update))
+    return named_fields, named_repeats
+
+
 def schema_from_pyxform(data: dict, source: str, xform: str, media_dir: Path) -> FormSchema:
     languages: dict[str, str] = {}
     fields: list[Field] = []
@@ -151,18 +234,27 @@ def schema_from_pyxform(data: dict, source: str, xform: str, media_dir: Path) ->
             child_xpath = f"{xpath}/{name}"
             bind = child.get("bind") or {}
             relevant = bind.get("relevant") or None
+            if kind == "loop":
+                scope = inherited + [relevant] if relevant else inherited
+                for column in child.get("columns", []):
+                    walk({"children": child.get("children", [])}, f"{child_xpath}/{column['name']}", table,
+                         odata_path + [odata_name(name), odata_name(column["name"])],
+                         group_path + [name, column["name"]], repeat, scope)
+                continue
             if kind in ("group", "repeat"):
                 scope = inherited + [relevant] if relevant else inherited
                 if kind == "repeat":
-                    child_table = ".".join([ROOT_TABLE, *group_path, name])
+                    child_table = f"{table}.{'.'.join([*odata_path, odata_name(name)])}"
                     repeats.append(Repeat(
                         name=name, xpath=child_xpath, table=child_table, parent_table=table,
                         group_path=group_path, labels=_labels(child.get("label"), languages),
                         relevant=relevant, repeat_count=(child.get("control") or {}).get("jr:count"),
+                        odata_path=odata_path + [odata_name(name)],
                     ))
                     walk(child, child_xpath, child_table, [], group_path + [name], child_xpath, scope)
                 else:
-                    walk(child, child_xpath, table, odata_path + [name], group_path + [name], repeat, scope)
+                    walk(child, child_xpath, table, odata_path + [odata_name(name)], group_path + [name],
+                         repeat, scope)
                 continue
             itemset = child.get("itemset")
             if itemset and itemset.endswith((".csv", ".xml", ".geojson")) and itemset not in media:
@@ -170,10 +262,10 @@ def schema_from_pyxform(data: dict, source: str, xform: str, media_dir: Path) ->
             fields.append(Field(
                 name=name,
                 kind=kind,
-                data_type=DATA_TYPE_BY_KIND.get(kind, DataType.STRING),
+                data_type=_data_type(child, kind),
                 xpath=child_xpath,
                 table=table,
-                odata_path=odata_path + [name],
+                odata_path=odata_path + [odata_name(name)],
                 group_path=group_path,
                 repeat=repeat,
                 labels=_labels(child.get("label"), languages),
@@ -191,6 +283,7 @@ def schema_from_pyxform(data: dict, source: str, xform: str, media_dir: Path) ->
             ))
 
     walk(data, f"/{root}", ROOT_TABLE, [], [], None, [])
+    fields, repeats = _storage_names(fields, repeats, root)
     default_language = data.get("default_language") or "default"
     for name in media:
         if name.endswith(".csv") and (media_dir / name).is_file():
@@ -206,7 +299,7 @@ def schema_from_pyxform(data: dict, source: str, xform: str, media_dir: Path) ->
         fields=fields,
         repeats=repeats,
         choice_lists=choice_lists,
-        media=media,
+        media=referenced_media(xform),
         source=source,
         xform_sha256=hashlib.sha256(xform.encode("utf-8")).hexdigest(),
     )

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import problems
+from . import problems, worker
 from .odata import CentralProblem
 from .responses import problem_response
 from .routes import exports, forms, history, odata_feed, openrosa, projects, sessions, submissions
 from .state import Sandbox
 
 KEY_PREFIX = "/v1/key/"
+DROPPED_ON_304 = (b"content-type", b"content-length", b"transfer-encoding", b"content-disposition")
 
 
 class AppUserKeyMiddleware:
@@ -67,7 +70,7 @@ class NotModifiedMiddleware:
                     headers = [
                         (k, v)
                         for k, v in message["headers"]
-                        if k.lower() not in (b"content-type", b"content-length", b"transfer-encoding")
+                        if k.lower() not in DROPPED_ON_304
                     ]
                     await send({"type": "http.response.start", "status": 304, "headers": headers})
                     await send({"type": "http.response.body", "body": b""})
@@ -93,14 +96,41 @@ async def health(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-def create_app(box: Sandbox) -> ASGIApp:
-    """The sandbox's ASGI application serving `box`."""
-    table: list[BaseRoute] = [Route("/sandbox/health", health, methods=["GET"])]
+async def exhaust_worker(request: Request) -> Response:
+    """Run the worker's pending jobs now (sandbox only, like `/sandbox/health`)."""
+    box: Sandbox = request.app.state.sandbox
+    return JSONResponse({"processed": worker.run_pending(box.store)})
+
+
+async def _worker_loop(box: Sandbox, interval: float) -> None:
+    """Run the worker every `interval` seconds, in the event loop like every request (one
+    connection), a batch at a time with requests served in between."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            while worker.run_pending(box.store, worker.BATCH) == worker.BATCH:
+                await asyncio.sleep(0)
+        except Exception:
+            logging.getLogger(__name__).exception("sandbox worker failed; it will retry")
+
+
+def create_app(box: Sandbox, worker_interval: float = worker.DEFAULT_INTERVAL) -> ASGIApp:
+    """The sandbox's ASGI application serving `box`; its worker runs every `worker_interval`
+    seconds, or only on `POST /sandbox/worker/exhaust` when that is 0."""
+    table: list[BaseRoute] = [
+        Route("/sandbox/health", health, methods=["GET"]),
+        Route("/sandbox/worker/exhaust", exhaust_worker, methods=["POST"]),
+    ]
     for module in (sessions, projects, openrosa, odata_feed, exports, forms, submissions, history):
         table.extend(module.routes)
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        loop = asyncio.create_task(_worker_loop(box, worker_interval)) if worker_interval > 0 else None
         yield
+        if loop is not None:
+            loop.cancel()
+            with suppress(asyncio.CancelledError):
+                await loop
         box.store.close()  # checkpoints the WAL into the database file
 
     app = Starlette(

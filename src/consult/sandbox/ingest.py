@@ -15,7 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from . import catalog, problems
+from . import catalog, problems, worker
 from .auth import Actor
 from .odata import to_json
 from .state import Sandbox
@@ -179,6 +179,7 @@ def _insert_version(
         )
     attach_files(box, def_id, files)
     _store_rows(store, form, submission_id, def_id, logical_id, parsed)
+    worker.note_values(store, form["id"], def_id, catalog.definition(def_row), parsed.root)
     return def_id
 
 

@@ -187,4 +187,8 @@ ROLES: list[dict[str, Any]] = [
 ]
 
 ADMIN_VERBS: list[str] = next(r["verbs"] for r in ROLES if r["system"] == "admin")
-ROLE_IDS = frozenset(r["id"] for r in ROLES)
+
+
+def role_id(param: str) -> int | None:
+    """A role named in a path as Central accepts it: by id (`2`) or by system name (`app-user`)."""
+    return next((r["id"] for r in ROLES if str(r["id"]) == param or r["system"] == param), None)

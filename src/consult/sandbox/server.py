@@ -8,6 +8,7 @@ in neither `ps` nor a log.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from .worker import DEFAULT_INTERVAL as DEFAULT_WORKER_INTERVAL
+
 PASSWORD_ENV = "CONSULT_SANDBOX_ADMIN_PASSWORD"
 DEFAULT_ADMIN_EMAIL = "admin@example.org"
 DEFAULT_ADMIN_PASSWORD = "sandbox-admin-password"
@@ -27,7 +30,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def serve(
-    host: str, port: int, data_dir: Path, domain: str | None, admin_email: str, admin_password: str
+    host: str, port: int, data_dir: Path, domain: str | None, admin_email: str, admin_password: str,
+    worker_interval: float = DEFAULT_WORKER_INTERVAL,
 ) -> None:
     """Serve the sandbox until interrupted. Only loopback addresses are allowed."""
     import uvicorn
@@ -42,7 +46,7 @@ def serve(
     ensure_admin(box.store, admin_email, admin_password)
     logging.getLogger("uvicorn.access").disabled = True  # paths carry app-user tokens
     uvicorn.run(
-        create_app(box),
+        create_app(box, worker_interval),
         host=host,
         port=port,
         access_log=False,
@@ -69,12 +73,19 @@ class SandboxServer:
     domain: str | None = None
     host: str = "127.0.0.1"
     startup_timeout: float = 20.0
+    worker_interval: float = DEFAULT_WORKER_INTERVAL  # 0: the worker runs only on /sandbox/worker/exhaust
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def exhaust_worker(self) -> int:
+        """Run the worker's pending jobs now; how many events it processed."""
+        request = urllib.request.Request(f"{self.url}/sandbox/worker/exhaust", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(json.loads(response.read())["processed"])
 
     @property
     def log_path(self) -> Path:
@@ -102,6 +113,8 @@ class SandboxServer:
             self.domain or self.url,
             "--admin-email",
             self.admin_email,
+            "--worker-interval",
+            str(self.worker_interval),
         ]
         env = {**os.environ, PASSWORD_ENV: self.admin_password}
         with open(self.log_path, "ab") as log:

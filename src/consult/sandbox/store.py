@@ -178,9 +178,19 @@ CREATE TABLE IF NOT EXISTS audits (
   action TEXT NOT NULL,
   actee_id TEXT,
   details_json TEXT,
-  logged_at TEXT NOT NULL
+  logged_at TEXT NOT NULL,
+  processed_at TEXT                   -- set by the worker (worker.py) once it has run the event's jobs
 );
 CREATE INDEX IF NOT EXISTS audits_actee ON audits (actee_id);
+CREATE TABLE IF NOT EXISTS form_field_values (  -- select_multiple values seen, filled by the worker
+  form_id INTEGER NOT NULL REFERENCES forms(id),
+  submission_def_id INTEGER NOT NULL REFERENCES submission_defs(id),
+  path TEXT NOT NULL,
+  value TEXT NOT NULL,
+  ready INTEGER NOT NULL DEFAULT 0,   -- 1 once the worker has processed the version
+  PRIMARY KEY (submission_def_id, path, value)
+);
+CREATE INDEX IF NOT EXISTS form_field_values_form ON form_field_values (form_id, path, value);
 """
 
 
@@ -207,9 +217,16 @@ class Store:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
+        self._add_missing_columns()
         self.conn.executescript(SCHEMA)
         self._lock = threading.RLock()
         self._depth = 0
+
+    def _add_missing_columns(self) -> None:
+        """A data directory made by an older sandbox gets the columns added since."""
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(audits)")}
+        if columns and "processed_at" not in columns:
+            self.conn.execute("ALTER TABLE audits ADD COLUMN processed_at TEXT")
 
     def close(self) -> None:
         self.conn.close()

@@ -447,6 +447,10 @@ class XFormDefinition:
         """Direct children of a group/repeat path (`""` for the top level), in form order."""
         return self._children.get(path, [])
 
+    @cached_property
+    def has_select_multiple(self) -> bool:
+        return any(f.select_multiple for f in self.fields)
+
     @property
     def binary_fields(self) -> list[XFormField]:
         return [f for f in self.fields if f.binary]

@@ -1,5 +1,8 @@
 """Duplicate interviews: one organisation is not consulted twice on the same date.
 
+Which forms have such a rule, and what their key is, is the form's profile's to say
+(`consult.profiles`); this module only judges a key over the submissions of a form.
+
 Judged form-wide, never page by page: Central pages submissions newest first, so a page
 check would load the later interview (as valid) before the earlier one and never flag it.
 After each sync pass the caller reads `DuplicateRule.columns` of every live submission of
@@ -26,9 +29,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from consult.forms.schema import FormSchema
+from consult.profiles import rules_for
 
 from . import messages
-from .fields import FORM_TABLE, require_fields
+from .fields import FORM_TABLE
 from .report import Failure
 
 Interview = tuple[str, datetime | None, Sequence[Any]]
@@ -78,6 +82,12 @@ class DuplicateRule:
     """Columns whose stored values, in this order, `across_form` is given."""
     parts: tuple[KeyPart, ...] = field(default=(), repr=False)
 
+    @classmethod
+    def of(cls, name: str, parts: Sequence[KeyPart]) -> DuplicateRule:
+        """A rule over the form's own table, reading each part's column and its 'specify' text."""
+        columns = tuple(c for p in parts for c in (p.column, p.other) if c)
+        return cls(name, FORM_TABLE, columns, tuple(parts))
+
     def key(self, row: Mapping[str, Any]) -> tuple[str, ...] | None:
         """The key of a row; None when a part is missing (the required rules catch that)."""
         values = []
@@ -124,22 +134,6 @@ class DuplicateRule:
         return sorted(failures, key=lambda f: rank[f.instance_id])
 
 
-INTERVIEW_KEYS: dict[str, tuple[KeyPart, ...]] = {
-    "donor_consultation": (KeyPart("organisation", "organisation_other"), KeyPart("consultation_date")),
-    "province_consultation": (KeyPart("province"), KeyPart("agency", "agency_other"),
-                              KeyPart("consultation_date")),
-    "ministry_consultation": (KeyPart("ministry", "ministry_other"), KeyPart("department"),
-                              KeyPart("consultation_date")),
-}
-"""Who was interviewed when; an 'other' answer stands for the organisation its specify text names."""
-
-
 def duplicate_rules(schema: FormSchema) -> list[DuplicateRule]:
-    """The form's duplicate rules: which columns to read for `DuplicateRule.across_form`."""
-    parts = INTERVIEW_KEYS.get(schema.form_id)
-    if not parts:
-        return []
-    columns = tuple(c for p in parts for c in (p.column, p.other) if c)
-    rule = DuplicateRule("duplicate_interview", FORM_TABLE, columns, parts)
-    require_fields(schema, rule.name, columns)
-    return [rule]
+    """The duplicate rules the form's profile declares for it (`consult.profiles`)."""
+    return list(rules_for(schema).duplicates)

@@ -12,6 +12,6 @@ FORM_TABLE = ""
 
 def require_fields(schema: FormSchema, rule: str, fields: Iterable[str]) -> None:
     """A rule naming a field the form lacks is an error, never a silent skip."""
-    names = {f.name for f in schema.fields} | {r.name for r in schema.repeats}
+    names = {f.name for f in schema.fields} | {f.key for f in schema.fields} | {r.name for r in schema.repeats}
     if missing := sorted(set(fields) - names):
         raise ValueError(f"{schema.form_id}: rule {rule} reads {missing}, which the form lacks")

@@ -11,6 +11,7 @@ Expressions outside the shapes `expressions.py` reads are left to the form.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -26,8 +27,15 @@ from .report import Bilingual, Failure
 OTHER = "other"
 
 
-def scope_of(frame: pd.DataFrame) -> Scope:
-    return Scope(frame.index, lambda name: frame[name])
+def scope_of(frame: pd.DataFrame, columns: Mapping[str, str] | None = None) -> Scope:
+    """`${name}` read from its column (`columns`: field name → column, where they differ)."""
+    columns = columns or {}
+    return Scope(frame.index, lambda name: frame[columns.get(name, name)])
+
+
+def columns_by_name(schema: FormSchema) -> dict[str, str]:
+    """Field name → column for the names `${…}` can mean: those used once in the form."""
+    return {f.name: f.column for f in schema.fields if f.key == f.name}
 
 
 def row_failures(page: Page, table_key: str, mask: pd.Series, rule: str, field: str,
@@ -66,7 +74,7 @@ class RequiredWhenRelevant:
             return []
         asked = pd.Series(True, index=frame.index)
         for condition in self.conditions:
-            asked &= holds(condition, scope_of(frame))
+            asked &= holds(condition, scope_of(frame, columns_by_name(page.schema)))
         missing = asked & frame[answer_column(page.table(self.table), self.field)].isna()
         q = messages.question(page.schema, self.field)
         message = (messages.other_unspecified(messages.question(page.schema, self.other_of), q)
@@ -91,14 +99,15 @@ class CascadingChoice:
         choices = page.schema.choices_for(self.field)
         if frame.empty or choices is None:
             return []
-        chosen = frame[self.field]
+        chosen = frame[answer_column(page.table(self.table), self.field)]
 
         def prop(name: str) -> pd.Series:
             if name == "name":
                 return chosen
             return chosen.map({c.name: c.properties.get(name, "") for c in choices.choices})
 
-        scope = Scope(frame.index, lambda name: frame[name], prop)
+        columns = columns_by_name(page.schema)
+        scope = Scope(frame.index, lambda name: frame[columns.get(name, name)], prop)
         known = chosen.notna() & chosen.isin(choices.names())  # unknown names: the suite's `choice`
         outside = known & ~holds(self.filter, scope)
         depends_on = [messages.question(page.schema, r) for r in sorted(refs(self.filter))]
@@ -110,22 +119,24 @@ class CascadingChoice:
 def relevance_rules(schema: FormSchema, claimed: set[str]) -> list[PageRule]:
     """The rules above for a form, except for fields a hand-written rule in `rules.py` claims."""
     layout = FormLayout.of(schema)
-    table_of = {name: t.key for t in layout.tables if t.kind is not TableKind.CHOICES for name in t.fields}
+    table_of = {k: t.key for t in layout.tables if t.kind is not TableKind.CHOICES for k in t.fields}
+    columns = columns_by_name(schema)
     rules: list[PageRule] = []
     for f in schema.fields:
-        key = table_of.get(f.name)
-        if key is None or f.metadata or f.name in claimed:
+        key = table_of.get(f.key)
+        if key is None or f.metadata or f.key in claimed:
             continue
-        visible = visible_columns(layout, key)
+        shown = visible_columns(layout, key)
+        visible = {name for name, column in columns.items() if column in shown}
         if f.required and not f.always_asked:
             conditions = _parsed([*f.inherited_relevant, *([f.relevant] if f.relevant else [])], visible)
             if conditions is not None:
                 own = conditions[-1] if f.relevant else None
-                rules.append(RequiredWhenRelevant(key, f.name, conditions, _other_of(schema, own)))
+                rules.append(RequiredWhenRelevant(key, f.key, conditions, _other_of(schema, own)))
         if f.data_type is DataType.SELECT_ONE and f.choice_filter:
             parsed = _parsed([f.choice_filter], visible)
             if parsed and refs(parsed[0]):
-                rules.append(CascadingChoice(key, f.name, parsed[0]))
+                rules.append(CascadingChoice(key, f.key, parsed[0]))
     return rules
 
 

@@ -1,27 +1,34 @@
-"""Hand-written domain rules per form: what the ISG Office knows that the XLSForms cannot say simply.
+"""Hand-written page rules: what a form cannot say simply, as generic rule types.
 
-- a focal-point team (focal_point_registration; province_consultation when the province is
-  willing to join) has at least one member (`members_present`) and exactly one lead
-  (`one_lead`);
-- donor_consultation: the indicative budget is given exactly when 'funding' is among the
-  support types (`budget_matches_funding`);
-- every value Central accepted but that does not fit its type is a failure (`value_type`).
+- `MembersPresent(repeat)`: a repeat that is asked has at least one entry;
+- `OneLead(repeat, role, lead)`: a repeat with entries has exactly one whose `role` is `lead`;
+- `BudgetMatchesFunding(budget, support, funding)`: a number is given exactly when a choice
+  is among a select_multiple's answers;
+- `WrongType`: every value Central accepted but that does not fit its type is a failure
+  (`value_type`); it applies to every form.
+Which form gets which of the first three, on which questions, is its profile's to say
+(`consult.profiles`). Profiles build these rules when they load, without pandas: the
+warehouse reads them for duplicate keys, so pandas and the expression reader load only when
+a rule first judges a page.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from consult.forms.schema import FormSchema
+from consult.profiles import rules_for
 from consult.warehouse.records import INSTANCE
 
 from . import messages
-from .expressions import Unsupported, holds, parse
-from .page import FORM_TABLE, Page, PageRule, require_fields
-from .relevance import row_failures, scope_of
+from .fields import FORM_TABLE
 from .report import Failure, value_text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .page import Page, PageRule
 
 WRONG_TYPE = "value_type"
 
@@ -29,6 +36,11 @@ WRONG_TYPE = "value_type"
 def _asked(page: Page, repeat: str) -> pd.Series:
     """Submissions (form-table rows) where the repeat is asked; if its relevance is beyond
     `expressions.py`, those that have entries (so no team is faulted for being absent)."""
+    import pandas as pd
+
+    from .expressions import Unsupported, holds, parse
+    from .relevance import scope_of
+
     frame = page.frames[FORM_TABLE]
     relevant = next(r.relevant for r in page.schema.repeats if r.name == repeat)
     if not relevant:
@@ -56,6 +68,8 @@ class MembersPresent:
         return frozenset({self.repeat})
 
     def failures(self, page: Page) -> list[Failure]:
+        from .relevance import row_failures
+
         entries = _entries(page, self.repeat)
         message = messages.no_members(messages.question(page.schema, self.repeat))
         return row_failures(page, FORM_TABLE, _asked(page, self.repeat) & (entries == 0), self.name,
@@ -75,6 +89,8 @@ class OneLead:
         return frozenset({self.repeat, self.role})
 
     def failures(self, page: Page) -> list[Failure]:
+        from .relevance import row_failures
+
         members = page.frames[self.repeat]
         leads = members.loc[members[self.role] == self.lead, INSTANCE].value_counts()
         counts = page.frames[FORM_TABLE][INSTANCE].map(leads).fillna(0).astype(int)
@@ -106,6 +122,8 @@ class BudgetMatchesFunding:
         return frozenset({self.budget})
 
     def failures(self, page: Page) -> list[Failure]:
+        from .relevance import row_failures
+
         frame = page.frames[FORM_TABLE]
         chosen = frame[self.support].fillna("").str.split().map(lambda names: self.funding in names)
         given = frame[self.budget].notna()
@@ -136,15 +154,7 @@ class WrongType:
         return failures
 
 
-TEAM = (MembersPresent("members"), OneLead("members", "member_role", "lead"))
-FORM_RULES: dict[str, tuple[PageRule, ...]] = {
-    "focal_point_registration": TEAM,
-    "province_consultation": TEAM,
-    "donor_consultation": (BudgetMatchesFunding("indicative_budget_kusd", "support_types", "funding"),),
-}
 def form_rules(schema: FormSchema) -> list[PageRule]:
-    """The hand-written rules of a form (duplicates aside: `duplicates.py`)."""
-    rules: list[PageRule] = [*FORM_RULES.get(schema.form_id, ()), WrongType()]
-    for rule in rules:
-        require_fields(schema, rule.name, rule.fields)
-    return rules
+    """The hand-written rules of a form: its profile's, refused if they name a field the form lacks
+    (duplicates aside: `duplicates.py`), and `WrongType`."""
+    return [*rules_for(schema).rules, WrongType()]

@@ -56,12 +56,13 @@ class Ruleset:
         return cls(checks, suites, rules, duplicate_rules(schema))
 
 
-_rulesets: dict[tuple[str, str], Ruleset] = {}
+_rulesets: dict[tuple[str, str, str], Ruleset] = {}
 _rulesets_lock = threading.Lock()
 
 
 def ruleset(schema: FormSchema) -> Ruleset:
-    key = (schema.form_id, schema.xform_sha256)
+    """The form's ruleset; the profile is part of the key, as it decides the domain rules."""
+    key = (schema.form_id, schema.xform_sha256, schema.profile)
     with _rulesets_lock:
         if key not in _rulesets:
             _rulesets[key] = Ruleset.of(schema)

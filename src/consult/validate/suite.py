@@ -7,8 +7,9 @@ What each table is held to:
   depend on another answer (`workshop = ${workshop}`) are checked by `relevance.py`;
 - each choices table's `value` (one chosen option per row) is in the select_multiple's list;
 - what `constraints.py` carries over from the form's constraints, with the form's message;
-- every date question lies in the consultation period (2003-01-01 … validation day) for the
-  bounds its own constraint does not already state.
+- when the form's profile declares a date period (`consult.profiles.Period`, e.g. ISG's
+  consultation period 2003-01-01 … validation day), every date question lies in it, for the
+  bounds its own constraint does not already state; other forms get no such check.
 The validation day enters as the suite parameter `today`, so a suite serves any day.
 """
 
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from consult.forms.schema import DataType, Field, FormSchema
+from consult.profiles import Period, rules_for
 from consult.warehouse.records import VALUE, FormLayout, TableKind, TableLayout
 
 from . import gx_context, messages
@@ -33,8 +35,6 @@ from .report import Bilingual
 if TYPE_CHECKING:
     from great_expectations import ExpectationSuite
 
-PERIOD_START = date(2003, 1, 1)
-"""The ISG Office began consulting for the focal-point network in 2003."""
 TODAY_PARAMETER = {"$PARAMETER": "today"}
 
 
@@ -57,15 +57,16 @@ class Check:
 
 def form_checks(schema: FormSchema) -> list[Check]:
     layout = FormLayout.of(schema)
+    period = rules_for(schema).period
     checks: list[Check] = []
     for table in layout.tables:
         if table.kind is TableKind.CHOICES:
             checks += _token_checks(schema, table)
             continue
-        for name in table.fields:
-            f = schema.field(name)
+        for key in table.fields:
+            f = schema.field(key)
             if not f.metadata:
-                checks += _field_checks(schema, table, f, answer_column(table, f.name))
+                checks += _field_checks(schema, table, f, answer_column(table, f.key), period)
     return checks
 
 
@@ -88,11 +89,12 @@ def expectation_suite(name: str, checks: Sequence[Check]) -> ExpectationSuite:
     return suite
 
 
-def _field_checks(schema: FormSchema, table: TableLayout, f: Field, column: str) -> list[Check]:
-    q = messages.question(schema, f.name)
+def _field_checks(schema: FormSchema, table: TableLayout, f: Field, column: str,
+                  period: Period | None) -> list[Check]:
+    q = messages.question(schema, f.key)
 
     def check(rule: str, expectation: str, message: Bilingual, **kwargs: Any) -> Check:
-        return Check(rule, table.key, f.name, column, expectation, kwargs, message)
+        return Check(rule, table.key, f.key, column, expectation, kwargs, message)
 
     checks = []
     if f.required and f.always_asked:
@@ -110,19 +112,19 @@ def _field_checks(schema: FormSchema, table: TableLayout, f: Field, column: str)
         expectation = ("ExpectColumnValuesToMatchRegex" if pattern.must_match
                        else "ExpectColumnValuesToNotMatchRegex")
         checks.append(check(pattern.rule, expectation, form_message, regex=pattern.regex))
-    if f.data_type is DataType.DATE and (period := _period_bounds(reading.range)):
-        checks.append(check("consultation_period", "ExpectColumnValuesToBeBetween",
-                            messages.outside_period(q, PERIOD_START.strftime("%d/%m/%Y")), **period))
+    if period and f.data_type is DataType.DATE and (bounds := _period_bounds(reading.range, period.start)):
+        checks.append(check(period.rule, "ExpectColumnValuesToBeBetween",
+                            messages.outside_period(q, period.start.strftime("%d/%m/%Y")), **bounds))
     return checks
 
 
 def _token_checks(schema: FormSchema, table: TableLayout) -> list[Check]:
-    f = schema.field(table.key)
+    f = schema.field(table.fields[0])
     allowed = allowed_choices(schema, f)
     if allowed is None:
         return []
-    message = messages.not_a_token(messages.question(schema, f.name))
-    return [Check("choice_token", table.key, f.name, VALUE, "ExpectColumnValuesToBeInSet",
+    message = messages.not_a_token(messages.question(schema, f.key))
+    return [Check("choice_token", table.key, f.key, VALUE, "ExpectColumnValuesToBeInSet",
                   {"value_set": allowed}, message)]
 
 
@@ -176,13 +178,13 @@ def _bound_value(bound: object) -> object:
     return TODAY_PARAMETER if bound == TODAY else bound
 
 
-def _period_bounds(range_: Range | None) -> dict[str, Any]:
-    """The consultation period's bounds a date's own constraint leaves unstated (or states looser)."""
+def _period_bounds(range_: Range | None, start: date) -> dict[str, Any]:
+    """The period's bounds a date's own constraint leaves unstated (or states looser)."""
     low = range_.low if range_ else None
     high = range_.high if range_ else None
     kwargs: dict[str, Any] = {}
-    if not (isinstance(low, date) and low >= PERIOD_START):
-        kwargs["min_value"] = PERIOD_START
+    if not (isinstance(low, date) and low >= start):
+        kwargs["min_value"] = start
     if high is None:
         kwargs["max_value"] = TODAY_PARAMETER
     return kwargs

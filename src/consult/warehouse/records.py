@@ -3,8 +3,8 @@
 The layout is derived from FormSchema alone: a table per form (one row per submission),
 a table per repeat (one row per repeat entry, keyed by Central's positional `__id`) and a
 table per select_multiple (one row per chosen option), so analysts count choices with a
-GROUP BY instead of string splitting. Key columns start with `_`, which form field names
-never do (lint forbids it), so they can never collide.
+GROUP BY instead of string splitting. Table keys and column names come from the FormSchema,
+which keeps them unique and clear of the key columns whatever names the form uses.
 
 Values that do not fit their type (Central accepts anything) become NULL here and are
 reported as `ValueProblem`s, which validation turns into quarantine reasons: the raw JSON
@@ -22,7 +22,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from consult.forms.schema import ROOT_TABLE, DataType, Field, FormSchema, Repeat
+from consult.forms.schema import ROOT_TABLE, DataType, Field, FormSchema
 
 MAX_IDENTIFIER = 63
 INSTANCE = "_instance_id"
@@ -30,8 +30,9 @@ ROW = "_row_id"
 PARENT = "_parent_row_id"
 POSITION = "_position"
 VALUE = "value"
-META_COLUMNS = {"instanceName": "instance_name"}
-"""meta/instanceID is the newest version's id after an edit; the key is `__id`, kept in `_instance_id`."""
+GEOPOINT_PARTS = ("lon", "lat", "alt", "accuracy")
+WKT = "wkt"
+POINTS = "points"
 
 
 class TableKind(StrEnum):
@@ -46,8 +47,9 @@ class Column:
     data_type: DataType
     """INTEGER, DECIMAL, DATE, DATETIME or STRING: geopoints are split, selects stored as text."""
     field: str | None = None
+    """The key of the field it stores."""
     part: str | None = None
-    """For a geopoint, which of lon/lat/alt/accuracy."""
+    """For a geopoint, which of lon/lat/alt/accuracy; for a geotrace or geoshape, `wkt` or `points`."""
 
 
 def table_name(*parts: str) -> str:
@@ -83,14 +85,16 @@ def _columns(fields: list[Field]) -> tuple[Column, ...]:
     columns = []
     for f in fields:
         if f.data_type is DataType.GEOPOINT:
-            columns += [Column(f"{f.column}_{part}", DataType.DECIMAL, f.name, part)
-                        for part in ("lon", "lat", "alt", "accuracy")]
+            columns += [Column(f"{f.column}_{part}", DataType.DECIMAL, f.key, part) for part in GEOPOINT_PARTS]
+        elif f.data_type in (DataType.GEOTRACE, DataType.GEOSHAPE):
+            columns += [Column(f.column, DataType.STRING, f.key, WKT),
+                        Column(f"{f.column}_points", DataType.INTEGER, f.key, POINTS)]
         elif f.xpath.endswith("/meta/instanceID"):
             continue
         else:
             storage = f.data_type if f.data_type in (DataType.INTEGER, DataType.DECIMAL, DataType.DATE,
                                                        DataType.DATETIME) else DataType.STRING
-            columns.append(Column(META_COLUMNS.get(f.name, f.column), storage, f.name))
+            columns.append(Column(f.column, storage, f.key))
     return tuple(columns)
 
 
@@ -101,7 +105,7 @@ class FormLayout:
 
     @classmethod
     def of(cls, schema: FormSchema) -> FormLayout:
-        key_of_table = {ROOT_TABLE: ""} | {r.table: r.name for r in schema.repeats}
+        key_of_table = {ROOT_TABLE: ""} | {r.table: r.key for r in schema.repeats}
         tables = []
         for table, key in key_of_table.items():
             fields = schema.fields_in(table)
@@ -112,12 +116,12 @@ class FormLayout:
                 kind=TableKind.REPEAT if repeat else TableKind.FORM,
                 columns=_columns(fields),
                 parent=key_of_table[repeat.parent_table] if repeat else None,
-                fields=tuple(f.name for f in fields),
+                fields=tuple(f.key for f in fields),
             ))
             for f in fields:
-                if f.data_type is DataType.SELECT_MULTIPLE:
-                    tables.append(TableLayout(key=f.name, name=table_name(schema.form_id, f.name),
-                                              kind=TableKind.CHOICES, columns=(), parent=key, fields=(f.name,)))
+                if f.data_type is DataType.SELECT_MULTIPLE and f.choice_table is not None:
+                    tables.append(TableLayout(key=f.choice_table, name=table_name(schema.form_id, f.choice_table),
+                                              kind=TableKind.CHOICES, columns=(), parent=key, fields=(f.key,)))
         return cls(schema.form_id, tuple(tables))
 
     def table(self, key: str) -> TableLayout:
@@ -195,6 +199,47 @@ def _geopoint(value: Any) -> tuple[float | None, ...]:
     raise ValueError("not a geopoint")
 
 
+def _position(point: Any) -> str:
+    if not isinstance(point, list) or not 2 <= len(point) <= 4:
+        raise ValueError("not a list of coordinates")
+    return " ".join(_coordinate(c) for c in point[:3] if c is not None)
+
+
+def _coordinate(value: Any) -> str:
+    return repr(_number(value)).removesuffix(".0") if not isinstance(value, int) else str(value)
+
+
+def _odk_points(text: str) -> list[list[float]]:
+    """ODK's own `lat lon alt acc;…` string, as Central's CSV and submissions hold it."""
+    points = []
+    for part in text.strip().rstrip(";").split(";"):
+        numbers = [_number(n) for n in part.split()]
+        if len(numbers) not in (2, 3, 4):
+            raise ValueError("not a list of points")
+        points.append([numbers[1], numbers[0], *numbers[2:3]])
+    return points
+
+
+def geo_shape(value: Any) -> tuple[str, int]:
+    """A geotrace or geoshape as WKT (`LINESTRING (lon lat alt, …)`, `POLYGON ((…))`), longitude first
+    as GIS tools want it, and its number of points: Central serves GeoJSON, `$wkt=true` serves WKT."""
+    if isinstance(value, str) and value.lstrip().upper().startswith(("LINESTRING", "POLYGON")):
+        body = value[value.index("(") :].strip("() ")
+        return value.strip(), len([p for p in body.replace("(", "").replace(")", "").split(",") if p.strip()])
+    if isinstance(value, str):
+        points = _odk_points(value)
+        return f"LINESTRING ({', '.join(_position(p) for p in points)})", len(points)
+    if not isinstance(value, dict) or not isinstance(value.get("coordinates"), list):
+        raise ValueError("not a line or polygon")
+    kind, coordinates = value.get("type"), value["coordinates"]
+    if kind == "LineString":
+        return f"LINESTRING ({', '.join(_position(p) for p in coordinates)})", len(coordinates)
+    if kind == "Polygon":
+        rings = [f"({', '.join(_position(p) for p in ring)})" for ring in coordinates]
+        return f"POLYGON ({', '.join(rings)})", sum(len(ring) for ring in coordinates)
+    raise ValueError("not a line or polygon")
+
+
 def coerce(value: Any, data_type: DataType) -> Any:
     """A JSON value in its column's type; raises ValueError when it does not fit."""
     if value is None or value == "":
@@ -214,6 +259,8 @@ def coerce(value: Any, data_type: DataType) -> Any:
         return parse_datetime(str(value))
     if isinstance(value, (dict, list)):
         raise ValueError("not a text value")
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return str(value)
 
 
@@ -242,12 +289,6 @@ def _at(row: dict, path: tuple[str, ...]) -> Any:
     return value
 
 
-def _relative_path(repeat: Repeat, schema: FormSchema) -> list[str]:
-    parent = next((r for r in schema.repeats if r.table == repeat.parent_table), None)
-    base = parent.xpath if parent else f"/{schema.root}"
-    return repeat.xpath.removeprefix(base + "/").split("/")
-
-
 @dataclass(frozen=True)
 class _Cell:
     """Where a column's value is in an OData row, resolved once per form instead of once per cell."""
@@ -273,15 +314,15 @@ class RecordBuilder:
     def __init__(self, schema: FormSchema):
         self.schema = schema
         self.layout = FormLayout.of(schema)
-        fields = {f.name: f for f in schema.fields}
-        parts = ("lon", "lat", "alt", "accuracy")
+        fields = {f.key: f for f in schema.fields}
+        parts = (*GEOPOINT_PARTS, WKT, POINTS)
         self._cells = {t.key: tuple(
             _Cell(c.name, c.field, tuple(fields[c.field].odata_path), c.data_type,
                   parts.index(c.part) if c.part else None) for c in t.columns) for t in self.layout.tables}
-        repeats = {r.name: r for r in schema.repeats}
+        repeats = {r.key: r for r in schema.repeats}
         self._children = {t.key: tuple(
-            _Child(child, tuple(fields[child.key].odata_path) if child.kind is TableKind.CHOICES
-                   else tuple(_relative_path(repeats[child.key], schema)))
+            _Child(child, tuple(fields[child.fields[0]].odata_path) if child.kind is TableKind.CHOICES
+                   else tuple(repeats[child.key].odata_path))
             for child in self.layout.tables if child.parent == t.key) for t in self.layout.tables}
 
     def build(self, odata_rows: list[dict]) -> FormRecords:
@@ -333,8 +374,8 @@ class RecordBuilder:
                 try:
                     if cell.part is not None:
                         if cell.field not in geo:
-                            geo[cell.field] = _geopoint(raw)
-                        value = geo[cell.field][cell.part]
+                            geo[cell.field] = _geopoint(raw) if cell.part < 4 else geo_shape(raw)
+                        value = geo[cell.field][cell.part % 4]
                     else:
                         value = coerce(raw, cell.data_type)
                 except (ValueError, TypeError) as exc:

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from .. import catalog, export
 from ..responses import READ_HEADERS, content_disposition, event_etag
-from ..state import int_param, is_false, require_user, sandbox
+from ..state import int_param, is_false, is_true, require_user, sandbox
 from ..xform import XFormDefinition
 
 
@@ -28,18 +28,22 @@ def _response(request: Request, body: bytes, media_type: str, filename: str, for
     return Response(body, headers=headers, media_type=media_type)
 
 
+def _split(request: Request) -> bool:
+    return is_true(request.query_params.get("splitSelectMultiples"))
+
+
 async def csv_zip(request: Request) -> Response:
     box = sandbox(request)
     form, defn = _form_and_definition(request)
     with_media = not is_false(request.query_params.get("attachments"))
-    body = export.zip_export(box.store, box.blobs, form["id"], defn, with_media)
+    body = export.zip_export(box.store, box.blobs, form["id"], defn, with_media, _split(request))
     name = form["xml_form_id"] + (".zip" if with_media else ".csv.zip")
     return _response(request, body, "application/zip", name, form)
 
 
 async def root_csv(request: Request) -> Response:
     form, defn = _form_and_definition(request)
-    body = export.root_csv(sandbox(request).store, form["id"], defn)
+    body = export.root_csv(sandbox(request).store, form["id"], defn, _split(request))
     return _response(request, body, "text/csv", form["xml_form_id"] + ".csv", form)
 
 

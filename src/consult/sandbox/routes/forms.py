@@ -91,10 +91,16 @@ async def form_xml(request: Request) -> Response:
     return body_response(def_row["xml"].encode(), XML_TYPE, request.method)
 
 
+def _odata(request: Request) -> bool:
+    """`?odata=true`: the field list with the names Central's OData uses (`q-hyphen` → `q_hyphen`)."""
+    return is_true(request.query_params.get("odata"))
+
+
 async def form_fields(request: Request) -> Response:
     require_user(request)
     form = _form(request)
-    return json_response(catalog.fields_of(catalog.shown_def(sandbox(request).store, form)), request.method)
+    fields = catalog.fields_of(catalog.shown_def(sandbox(request).store, form), _odata(request))
+    return json_response(fields, request.method)
 
 
 async def list_versions(request: Request) -> Response:
@@ -120,7 +126,7 @@ async def version_xml(request: Request) -> Response:
 async def version_fields(request: Request) -> Response:
     require_user(request)
     form = _form(request)
-    return json_response(catalog.fields_of(_version_def(request, form)), request.method)
+    return json_response(catalog.fields_of(_version_def(request, form), _odata(request)), request.method)
 
 
 async def get_draft(request: Request) -> Response:
@@ -159,7 +165,8 @@ async def draft_xml(request: Request) -> Response:
 async def draft_fields(request: Request) -> Response:
     require_user(request)
     return json_response(
-        catalog.fields_of(catalog.draft_def(sandbox(request).store, _form(request))), request.method
+        catalog.fields_of(catalog.draft_def(sandbox(request).store, _form(request)), _odata(request)),
+        request.method,
     )
 
 

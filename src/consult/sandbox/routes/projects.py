@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from .. import catalog, directory, problems
 from ..responses import json_response, success
-from ..roles import ADMIN_VERBS, FORM_VIEWER_ROLE_ID, ROLE_IDS, ROLES
+from ..roles import ADMIN_VERBS, FORM_VIEWER_ROLE_ID, ROLES, role_id
 from ..state import int_param, is_extended, json_body, require_user, sandbox
 
 
@@ -82,14 +82,14 @@ async def create_form_assignment(request: Request) -> Response:
     require_user(request)
     store = sandbox(request).store
     form = catalog.get_form(store, int_param(request, "project_id"), request.path_params["xml_form_id"])
-    role_id, actor_id = int_param(request, "role_id"), int_param(request, "actor_id")
-    if role_id not in ROLE_IDS or directory.get_actor(store, actor_id) is None:
+    role, actor_id = role_id(request.path_params["role_id"]), int_param(request, "actor_id")
+    if role is None or directory.get_actor(store, actor_id) is None:
         raise problems.not_found()
     with store.transaction():
         store.execute(
             "INSERT OR IGNORE INTO assignments (actor_id, role_id, form_id) VALUES (?, ?, ?)",
             actor_id,
-            role_id,
+            role,
             form["id"],
         )
     return success(request.method)
@@ -99,11 +99,14 @@ async def delete_form_assignment(request: Request) -> Response:
     require_user(request)
     store = sandbox(request).store
     form = catalog.get_form(store, int_param(request, "project_id"), request.path_params["xml_form_id"])
+    role = role_id(request.path_params["role_id"])
+    if role is None:
+        raise problems.not_found()
     with store.transaction():
         removed = store.execute(
             "DELETE FROM assignments WHERE actor_id = ? AND role_id = ? AND form_id = ?",
             int_param(request, "actor_id"),
-            int_param(request, "role_id"),
+            role,
             form["id"],
         )
     if not removed:
