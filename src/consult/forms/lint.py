@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from consult.forms.media import EXTERNAL_ITEMSETS, referenced_media
-from consult.forms.schema import FormSchema
+from consult.forms.schema import FormSchema, odata_name
 from consult.forms.xlsform import CompiledForm, compile_xlsform, language_code
 
 if TYPE_CHECKING:
@@ -517,6 +517,22 @@ class _Checker:
                             "published version)", "settings", row, "version")
 
     # -- media
+    def check_odata_names(self, schema: FormSchema, names: dict[str, int], sheet: str) -> None:
+        """Central's OData renames every XML name (`a-b`, `a.b` → `a_b`, `tên`, `tèn` → `t_n`); two questions
+        or repeats whose paths meet in one OData path would share one value there (no recording shows
+        which Central keeps), so the form is refused, in every profile."""
+        seen: dict[tuple[str, ...], str] = {}
+        root = f"/{schema.root}/"
+        for xpath in [*(f.xpath for f in schema.fields), *(r.xpath for r in schema.repeats)]:
+            path = xpath.removeprefix(root)
+            odata = tuple(odata_name(part) for part in path.split("/"))
+            first = seen.setdefault(odata, path)
+            if first != path:
+                self.error(f"'{path}' and '{first}' are both '{'/'.join(odata)}' in Central's OData (each run of "
+                           "characters other than A-Z, a-z, 0-9 and _ becomes one _), so their answers would "
+                           "meet in one value: rename one of them", sheet, names.get(path.rsplit("/", 1)[-1]),
+                           "name")
+
     def check_media(self, compiled: CompiledForm, sheets: dict[str, Sheet]) -> None:
         for name in referenced_media(compiled.xform):
             if name == EXTERNAL_ITEMSETS and "external_choices" in sheets:
@@ -683,6 +699,7 @@ def check_form(path: Path, media_dir: Path, previous: FormSchema | None = None,
         checker.check_settings(settings, previous)
     compiled = checker.compile(sheets, names)
     if compiled is not None:
+        checker.check_odata_names(compiled.schema, names, survey.name)
         checker.check_media(compiled, sheets)
         settings_row = settings.rows[0][0] if settings and settings.rows else 2
         checker.check_against_previous(compiled, previous, settings_row)
