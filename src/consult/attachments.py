@@ -1,0 +1,223 @@
+"""The files enumerators attached (photos, signatures, audio), from Central to `attachments/<form>/<instance>/`.
+
+Resumable and idempotent: a submission whose files are all recorded in the `attachments`
+table and still on disk with the recorded size and MD5 costs no request at all; any other
+file is fetched with `If-None-Match: "<md5>"` when a copy is already here (Central's ETag
+is the file's MD5, so an unchanged file answers 304), else downloaded to a `.part-` file that
+replaces the target only once complete. The table is written per submission, so a killed
+run resumes where it stopped. A file Central lists with `exists: false` (the phone never
+sent it) is recorded and reported as missing, never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from sqlalchemy import BigInteger, Column, Integer, MetaData, PrimaryKeyConstraint, Table, Text, delete, inspect, select
+from sqlalchemy.engine import Connection, Engine
+
+from consult.forms.schema import DataType, FormSchema
+from consult.warehouse.records import INSTANCE, ROW, FormLayout
+from consult.warehouse.tables import UtcDateTime, form_tables, submissions
+
+if TYPE_CHECKING:
+    from consult.central import CentralSession
+
+PRESENT = "present"
+MISSING = "missing"
+
+attachments = Table(
+    "attachments", MetaData(),
+    Column("project_id", Integer, nullable=False),
+    Column("form_id", Text, nullable=False),
+    Column("instance_id", Text, nullable=False),
+    Column("file_name", Text, nullable=False),
+    Column("question", Text),
+    Column("row_id", Text),
+    Column("size", BigInteger),
+    Column("md5", Text),
+    Column("stored_path", Text),
+    Column("on_central", Text, nullable=False),
+    Column("checked_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("instance_id", "project_id", "form_id", "file_name"),
+)
+"""One row per file a submission references: `file_name` as Central names it (the question's value),
+`stored_path` relative to the attachments folder, `on_central` present or missing."""
+
+
+@dataclass(frozen=True)
+class MissingFile:
+    instance_id: str
+    question: str | None
+    file_name: str
+
+    def __str__(self) -> str:
+        return f"{self.instance_id}: {self.question or 'file'} {self.file_name!r} is not on Central"
+
+
+@dataclass
+class AttachmentSummary:
+    form_id: str
+    submissions: int = 0
+    """Submissions that reference at least one file."""
+    downloaded: int = 0
+    unchanged: int = 0
+    """Files already here with the size and MD5 recorded (or that Central answered 304 for)."""
+    missing: list[MissingFile] = field(default_factory=list)
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class _Expected:
+    question: str
+    row_id: str | None
+
+
+def ensure_attachments_table(engine: Engine) -> None:
+    """Create the `attachments` table; refuse one another program made with other columns."""
+    attachments.create(engine, checkfirst=True)
+    present = {c["name"] for c in inspect(engine).get_columns("attachments")}
+    if lacking := [c.name for c in attachments.columns if c.name not in present]:
+        raise ValueError(f"the table `attachments` lacks {', '.join(lacking)}: it was made by another program")
+
+
+def safe_name(name: str) -> str:
+    """A file or folder name that stays in its folder on every system (`uuid:…` → `uuid_…`)."""
+    from consult.central.pull import safe_filename
+
+    return safe_filename(name)
+
+
+def expected_files(conn: Connection, schema: FormSchema) -> dict[str, dict[str, _Expected]]:
+    """Instance → file name → the question that holds it, for live submissions (any validation status)."""
+    layout = FormLayout.of(schema)
+    tables = form_tables(layout)
+    existing = set(inspect(conn).get_table_names())
+    out: dict[str, dict[str, _Expected]] = defaultdict(dict)
+    s = submissions.c
+    for table_layout in layout.tables:
+        t = tables[table_layout.key]
+        if table_layout.name not in existing:
+            continue
+        present = {c["name"] for c in inspect(conn).get_columns(table_layout.name)}
+        for column in table_layout.columns:
+            f = schema.field(column.field) if column.field else None
+            if f is None or f.data_type is not DataType.BINARY or column.name not in present:
+                continue
+            row_id = t.c[ROW] if ROW in t.c else None
+            query = (select(t.c[INSTANCE], t.c[column.name], *([row_id] if row_id is not None else []))
+                     .join(submissions, (s.instance_id == t.c[INSTANCE]) & (s.form_id == schema.form_id))
+                     .where(t.c[column.name].is_not(None), s.deleted_at.is_(None), s.purged_at.is_(None)))
+            for row in conn.execute(query):
+                out[row[0]].setdefault(row[1], _Expected(f.key, row[2] if len(row) > 2 else None))
+    return out
+
+
+def _digest(path: Path) -> tuple[int, str]:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(chunk)
+    return path.stat().st_size, digest.hexdigest()
+
+
+def _intact(root: Path, row: object) -> bool:
+    stored, size, md5 = getattr(row, "stored_path"), getattr(row, "size"), getattr(row, "md5")
+    path = root / stored if stored else None
+    return path is not None and path.is_file() and path.stat().st_size == size and _digest(path)[1] == md5
+
+
+def sync_attachments(central: CentralSession, engine: Engine, project_id: int, schema: FormSchema, root: Path,
+                     instance_ids: Iterable[str] | None = None) -> AttachmentSummary:
+    """Bring the files of the form's loaded submissions (or of `instance_ids`) into `root/<form>/<instance>/`."""
+    ensure_attachments_table(engine)
+    summary = AttachmentSummary(schema.form_id)
+    a = attachments.c
+    with engine.connect() as conn:
+        expected = expected_files(conn, schema)
+        known: dict[str, dict[str, object]] = defaultdict(dict)
+        for row in conn.execute(select(attachments).where(a.project_id == project_id, a.form_id == schema.form_id)):
+            known[row.instance_id][row.file_name] = row
+    wanted = set(instance_ids) if instance_ids is not None else None
+    for instance_id in sorted(expected):
+        if wanted is not None and instance_id not in wanted:
+            continue
+        summary.submissions += 1
+        files, recorded = expected[instance_id], known.get(instance_id, {})
+        if all(getattr(recorded.get(name), "on_central", None) == PRESENT and _intact(root, recorded[name])
+               for name in files):
+            summary.unchanged += len(files)
+            continue
+        rows = _fetch_submission(central, project_id, schema.form_id, instance_id, files, recorded, root, summary)
+        with engine.begin() as conn:
+            conn.execute(delete(attachments).where(a.project_id == project_id, a.form_id == schema.form_id,
+                                                   a.instance_id == instance_id))
+            conn.execute(attachments.insert(), rows)
+    return summary
+
+
+def _fetch_submission(central: CentralSession, project_id: int, form_id: str, instance_id: str,
+                      files: dict[str, _Expected], recorded: dict[str, object], root: Path,
+                      summary: AttachmentSummary) -> list[dict]:
+    base = central.http.urlformat("projects/{pid}/forms/{fid}/submissions/{iid}/attachments", pid=project_id,
+                                  fid=form_id, iid=instance_id)
+    listed = {item["name"]: bool(item.get("exists")) for item in central.json("GET", base)}
+    folder = root / safe_name(form_id) / safe_name(instance_id)
+    now = datetime.now(UTC)
+    rows, used = [], set()
+    for name in [*files, *(n for n in listed if n not in files)]:
+        where = files.get(name)
+        row = {"project_id": project_id, "form_id": form_id, "instance_id": instance_id, "file_name": name,
+               "question": where.question if where else None, "row_id": where.row_id if where else None,
+               "size": None, "md5": None, "stored_path": None, "on_central": MISSING, "checked_at": now}
+        if not listed.get(name):
+            summary.missing.append(MissingFile(instance_id, row["question"], name))
+            rows.append(row)
+            continue
+        target_name = safe_name(name)
+        stem, n = target_name, 2
+        while target_name.lower() in used:
+            target_name, n = f"{Path(stem).stem}-{n}{Path(stem).suffix}", n + 1
+        used.add(target_name.lower())
+        target = folder / target_name
+        downloaded = _download(central, f"{base}/{central.http.urlquote(name)}", target)
+        size, md5 = _digest(target)
+        summary.downloaded += downloaded
+        summary.unchanged += not downloaded
+        summary.bytes += size if downloaded else 0
+        rows.append(row | {"size": size, "md5": md5, "on_central": PRESENT,
+                           "stored_path": str(PurePosixPath(target.relative_to(root)))})
+    return rows
+
+
+def _download(central: CentralSession, url: str, target: Path) -> bool:
+    """Fetch one file into `target`; False when the copy here already has Central's MD5 (304)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(".part-*"):
+        stale.unlink(missing_ok=True)
+    headers = {"If-None-Match": f'"{_digest(target)[1]}"'} if target.is_file() else {}
+    response = central.request("GET", url, headers=headers, ok=(200, 304), stream=True)
+    if response.status_code == 304:
+        return False
+    fd, part = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+    try:
+        digest = hashlib.md5()
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in response.iter_content(1 << 16):
+                handle.write(chunk)
+                digest.update(chunk)
+        etag = (response.headers.get("ETag") or "").removeprefix("W/").strip('"')
+        if etag and len(etag) == 32 and etag != digest.hexdigest():
+            raise OSError(f"{target.name}: the download does not match Central's MD5 (cut off?); run again")
+        os.replace(part, target)
+    finally:
+        Path(part).unlink(missing_ok=True)
+    return True

@@ -1,0 +1,72 @@
+"""`consult export` and `consult codebook`: the forms of a build, from the reporting database, to files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from consult.findings.report import load_schemas, reporting_engine
+from consult.forms.schema import FormSchema
+
+from .names import Format
+from .tables import ExportTable, read_form
+from .writers import SUFFIX, WRITERS, write_workbook
+
+MARKER = ".consult-output"
+"""Written into every folder the tool creates: a folder with it is the tool's to overwrite."""
+
+
+class OutputRefused(ValueError):
+    """The output folder holds someone else's files."""
+
+
+def claim_output(folder: Path) -> Path:
+    """Create `folder` (with the marker), or reuse one the tool made; refuse a non-empty folder without
+    the marker, so an export never overwrites files it did not write."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputRefused(f"{folder} is a file: give --out a folder")
+    if folder.is_dir() and not (folder / MARKER).is_file() and any(folder.iterdir()):
+        raise OutputRefused(f"{folder} is not empty and was not made by consult: choose another --out")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text("Files written by `consult`; it may overwrite them.\n", encoding="utf-8")
+    return folder
+
+
+@dataclass(frozen=True)
+class FormExport:
+    form_id: str
+    files: list[Path]
+    rows: dict[str, int]
+    """Table name → rows written."""
+
+
+def selected_schemas(build_dir: Path, forms: list[str] | None) -> list[FormSchema]:
+    schemas = load_schemas(build_dir)
+    unknown = sorted(set(forms or ()) - set(schemas))
+    if unknown:
+        raise ValueError(f"no built form {', '.join(unknown)} in {build_dir}: built are {', '.join(schemas)}")
+    return [schemas[f] for f in (forms or schemas)]
+
+
+def write_tables(tables: list[ExportTable], fmt: Format, lang: str, folder: Path) -> list[Path]:
+    if fmt is Format.XLSX:
+        return [write_workbook(tables, folder / f"{tables[0].form_id}.xlsx", lang)]
+    return [WRITERS[fmt](table, folder / f"{table.name}{SUFFIX[fmt]}", lang) for table in tables]
+
+
+def export_forms(database: str | None, build_dir: Path, fmt: Format, lang: str, out: Path,
+                 include_quarantined: bool = False, forms: list[str] | None = None) -> list[FormExport]:
+    """Write every selected form's tables into `out/<format>-<lang>/`."""
+    schemas = selected_schemas(build_dir, forms)
+    folder = claim_output(out) / f"{fmt}-{lang}"
+    folder.mkdir(exist_ok=True)
+    engine = reporting_engine(database)
+    try:
+        exports = []
+        for schema in schemas:
+            tables = read_form(engine, schema, include_quarantined)
+            exports.append(FormExport(schema.form_id, write_tables(tables, fmt, lang, folder),
+                                      {t.name: t.row_count for t in tables}))
+        return exports
+    finally:
+        engine.dispose()
