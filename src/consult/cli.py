@@ -339,5 +339,110 @@ def report(
         errors.print(f"[yellow]Not summarised: {escape(form.form_id)}: {escape(form.reason)}", soft_wrap=True)
 
 
+DatabaseUrl = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL (default CONSULT_DATABASE_URL, then "
+                                                              "sqlite:///reporting.db).")]
+FormOption = Annotated[list[str] | None, typer.Option("--form", help="Only this form (repeatable).")]
+Quarantined = Annotated[bool, typer.Option("--include-quarantined", help="Add the quarantined submissions, "
+                                                                           "with their validation_status.")]
+
+
+@app.command()
+def export(
+    format: Annotated[str, typer.Option("--format", help="stata, spss, parquet, csv or xlsx.")] = "stata",
+    lang: Annotated[str, typer.Option("--lang", help="Language of the labels: vi (default) or en.")] = "vi",
+    out: Annotated[Path, typer.Option("--out", help="Folder of the exports (one sub-folder per format and "
+                                                    "language).")] = Path("exports"),
+    include_quarantined: Quarantined = False,
+    form: FormOption = None,
+    db: DatabaseUrl = None,
+    build_dir: BuildDir = Path("build/forms"),
+) -> None:
+    """Write each form's data, labelled, for Stata, SPSS, R, Python or Excel: one file per form and repeat."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from consult.exports import Format, export_forms
+
+    if format not in set(Format) or lang not in ("vi", "en"):
+        errors.print(f"[red]--format must be one of {', '.join(Format)} and --lang vi or en, "
+                     f"not {escape(format)}/{escape(lang)}")
+        raise typer.Exit(1)
+    try:
+        exports = export_forms(db, build_dir, Format(format), lang, out, include_quarantined, form)
+    except (ValueError, OSError, SQLAlchemyError) as exc:
+        errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    for item in exports:
+        rows = ", ".join(f"{name}: {count}" for name, count in item.rows.items())
+        console.print(f"{item.form_id} ({rows}): [bold]{escape(str(item.files[0].parent.resolve()))}[/bold]",
+                      soft_wrap=True)
+
+
+@app.command()
+def codebook(
+    lang: Annotated[str, typer.Option("--lang", help="Language of the headings: vi (default) or en; the "
+                                                     "questions are in every language of the form.")] = "vi",
+    out: Annotated[Path, typer.Option("--out", help="Folder of the codebooks.")] = Path("codebook"),
+    include_quarantined: Quarantined = False,
+    form: FormOption = None,
+    db: DatabaseUrl = None,
+    build_dir: BuildDir = Path("build/forms"),
+) -> None:
+    """Write each form's codebook (HTML, Excel, Markdown): questions, codes, labels and counts per column."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from consult.exports import write_codebooks
+
+    try:
+        books = write_codebooks(db, build_dir, out, lang, include_quarantined, form)
+    except (ValueError, OSError, SQLAlchemyError) as exc:
+        errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    for book in books:
+        console.print(f"{book.form_id}: [bold]{escape(str(book.html.resolve()))}[/bold] (+ .xlsx, .md)", soft_wrap=True)
+
+
+@app.command()
+def attachments(
+    out: Annotated[Path, typer.Option("--out", help="Folder of the files: <form>/<instance>/.")] = Path(
+        "attachments"),
+    form: FormOption = None,
+    db: DatabaseUrl = None,
+    build_dir: BuildDir = Path("build/forms"),
+    central_config: CentralConfigFile = None,
+    project: Annotated[str | None, typer.Option(help="Project name or id (default: from the config).")] = None,
+) -> None:
+    """Download the files (photos…) of the loaded submissions; files already here are not fetched again."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from consult.attachments import sync_attachments
+    from consult.exports.run import selected_schemas
+    from consult.findings.report import reporting_engine
+
+    try:
+        schemas = [s for s in selected_schemas(build_dir, form) if any(f.data_type == "binary" for f in s.fields)]
+        engine = reporting_engine(db)
+    except (ValueError, OSError, SQLAlchemyError) as exc:
+        errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    table = Table(title=f"attachments in {out}")
+    for column in ("form", "submissions", "downloaded", "unchanged", "missing on Central"):
+        table.add_column(column, justify="left" if column == "form" else "right")
+    missing = []
+    with _central(central_config, project) as (central, project_id):
+        try:
+            for schema in schemas:
+                summary = sync_attachments(central, engine, project_id, schema, out)
+                table.add_row(schema.form_id, *map(str, (summary.submissions, summary.downloaded, summary.unchanged,
+                                                         len(summary.missing))))
+                missing += [f"{schema.form_id} {m}" for m in summary.missing]
+        except SQLAlchemyError as exc:
+            errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(1) from None
+        finally:
+            engine.dispose()
+    console.print(table)
+    for line in missing:
+        errors.print(f"[yellow]{escape(line)}", soft_wrap=True)
+
 if __name__ == "__main__":
     app()

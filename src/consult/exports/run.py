@@ -70,3 +70,33 @@ def export_forms(database: str | None, build_dir: Path, fmt: Format, lang: str, 
         return exports
     finally:
         engine.dispose()
+
+
+@dataclass(frozen=True)
+class CodebookFiles:
+    form_id: str
+    html: Path
+    workbook: Path
+    markdown: Path
+
+
+def write_codebooks(database: str | None, build_dir: Path, out: Path, lang: str = "vi",
+                    include_quarantined: bool = False, forms: list[str] | None = None) -> list[CodebookFiles]:
+    """`<form_id>.html`, `.xlsx` and `.md` per form in `out`, headings in `lang`, questions in every language."""
+    from .codebook import build_codebook, write_html, write_markdown
+    from .codebook import write_workbook as write_codebook_workbook
+
+    schemas = selected_schemas(build_dir, forms)
+    folder = claim_output(out)
+    engine = reporting_engine(database)
+    try:
+        written = []
+        for schema in schemas:
+            book = build_codebook(schema, read_form(engine, schema, include_quarantined))
+            stem = folder / f"{schema.form_id}-codebook"
+            written.append(CodebookFiles(schema.form_id, write_html(book, stem.with_suffix(".html"), lang),
+                                         write_codebook_workbook(book, stem.with_suffix(".xlsx"), lang),
+                                         write_markdown(book, stem.with_suffix(".md"), lang)))
+        return written
+    finally:
+        engine.dispose()

@@ -16,7 +16,7 @@ from typing import Any
 from consult.findings.workbook import FORMULA_START
 
 from .names import LIMITS, Format, fit_label, variable_names
-from .tables import INDICATOR_LABELS, NUMERIC, ExportColumn, ExportTable, Kind, value_numbers
+from .tables import INDICATOR_LABELS, NUMERIC, ExportColumn, ExportTable, Kind, text_in, value_numbers
 
 STATA_VERSION = 15
 """Stata 15's .dta (format 118): UTF-8 text, read by Stata 14 and later, haven and pandas."""
@@ -44,6 +44,19 @@ def _indicator_labels(lang: str) -> dict[int, str]:
     return {0: no, 1: yes}
 
 
+def variable_label(c: ExportColumn, lang: str, fmt: Format) -> str:
+    """The column's label cut to the format's limit; an indicator's question is cut before its choice,
+    which is what tells the indicators of one question apart."""
+    limits = LIMITS[fmt]
+    if c.kind is Kind.INDICATOR and c.choice is not None:
+        question = c.field.labels if c.field else {}
+        tail = ": " + c.choice_label(c.choice.name, lang)
+        room = limits.variable_label - (len(tail.encode()) if limits.label_in_bytes else len(tail))
+        if room >= 10:
+            return fit_label(text_in(question, lang, c.name), room, limits.label_in_bytes) + tail
+    return fit_label(c.label(lang), limits.variable_label, limits.label_in_bytes)
+
+
 def _labelled(table: ExportTable, fmt: Format, lang: str) -> tuple[Any, dict[str, Any]]:
     """The DataFrame and pyreadstat's keyword arguments (names, variable and value labels) for Stata or SPSS."""
     import pandas as pd
@@ -56,7 +69,7 @@ def _labelled(table: ExportTable, fmt: Format, lang: str) -> tuple[Any, dict[str
     measure: dict[str, str] = {}
     for c in table.columns:
         name, values = names[c.name].name, table.data[c.name]
-        variable_labels.append(fit_label(c.label(lang), limits.variable_label, limits.label_in_bytes))
+        variable_labels.append(variable_label(c, lang, fmt))
         if c.kind is Kind.SELECT_ONE:
             numbers = value_numbers(c, values)
             frame[name] = pd.Series([numbers[str(v)] if v is not None else None for v in values], dtype="float64")
