@@ -30,6 +30,7 @@ from consult.warehouse.tables import UtcDateTime, form_tables, submissions
 
 if TYPE_CHECKING:
     from consult.central import CentralSession
+    from consult.sync import SyncPlan
 
 PRESENT = "present"
 MISSING = "missing"
@@ -221,3 +222,21 @@ def _download(central: CentralSession, url: str, target: Path) -> bool:
     finally:
         Path(part).unlink(missing_ok=True)
     return True
+
+
+def has_attachments(schema: FormSchema) -> bool:
+    return any(f.data_type is DataType.BINARY for f in schema.fields)
+
+
+def planned_form_attachments(plan: SyncPlan, form_id: str, root: Path) -> AttachmentSummary:
+    """One form's files with its own Central session and database engine (safe in a worker thread), for
+    the flow that has just synced the form with the same plan."""
+    from consult.central import CentralSession
+    from consult.warehouse.database import create_engine_for
+
+    engine = create_engine_for(plan.database_url)
+    try:
+        with CentralSession(plan.settings) as central:
+            return sync_attachments(central, engine, plan.project_id, plan.schema(form_id), root)
+    finally:
+        engine.dispose()

@@ -157,3 +157,22 @@ def test_the_cli_downloads_and_names_the_missing_photo(registrations: Registrati
     assert result.exit_code == 0, result.output
     assert FORM in result.output and registrations.interviews[0].instance_id in result.output
     assert len([p for p in out.rglob("*") if p.is_file()]) == 4
+
+
+def test_the_prefect_flow_downloads_the_photos_and_warns_of_the_missing_one(
+        prefect_api, registrations: Registrations, built_forms: BuiltForms, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch):
+    from flows.attachments import download_attachments
+
+    for key, value in {"CONSULT_CENTRAL_URL": registrations.server.url,
+                       "CONSULT_CENTRAL_USER": registrations.server.admin_email,
+                       "CONSULT_CENTRAL_PASSWORD": registrations.server.admin_password,
+                       "CONSULT_CENTRAL_PROJECT": PROJECT}.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "attachments"
+    (summary,) = download_attachments(build_dir=str(built_forms.out_dir), database=registrations.database,
+                                      out_dir=str(out))
+    assert summary.form_id == FORM and summary.downloaded == 4 and len(summary.missing) == 1
+    (again,) = download_attachments(build_dir=str(built_forms.out_dir), database=registrations.database,
+                                    out_dir=str(out))
+    assert (again.downloaded, again.unchanged) == (0, 4)
