@@ -21,7 +21,18 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, PrimaryKeyConstraint, Table, Text, delete, inspect, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    delete,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import Connection, Engine
 
 from consult.forms.schema import DataType, FormSchema
@@ -113,7 +124,7 @@ def expected_files(conn: Connection, schema: FormSchema) -> dict[str, dict[str, 
             f = schema.field(column.field) if column.field else None
             if f is None or f.data_type is not DataType.BINARY or column.name not in present:
                 continue
-            row_id = t.c[ROW] if ROW in t.c else None
+            row_id = t.c.get(ROW)
             query = (select(t.c[INSTANCE], t.c[column.name], *([row_id] if row_id is not None else []))
                      .join(submissions, (s.instance_id == t.c[INSTANCE]) & (s.form_id == schema.form_id))
                      .where(t.c[column.name].is_not(None), s.deleted_at.is_(None), s.purged_at.is_(None)))
@@ -131,7 +142,7 @@ def _digest(path: Path) -> tuple[int, str]:
 
 
 def _intact(root: Path, row: object) -> bool:
-    stored, size, md5 = getattr(row, "stored_path"), getattr(row, "size"), getattr(row, "md5")
+    stored, size, md5 = row.stored_path, row.size, row.md5
     path = root / stored if stored else None
     return path is not None and path.is_file() and path.stat().st_size == size and _digest(path)[1] == md5
 

@@ -18,7 +18,15 @@ from pathlib import Path
 from consult.forms.schema import FormSchema
 
 from .names import Format, Renamed, variable_names
-from .tables import INDICATOR_LABELS, ExportColumn, ExportTable, Kind, column_versions, languages_of, text_in, value_numbers
+from .tables import (
+    INDICATOR_LABELS,
+    ExportColumn,
+    ExportTable,
+    Kind,
+    column_versions,
+    languages_of,
+    value_numbers,
+)
 
 HEADINGS = {
     "vi": {"title": "Sổ tay biến", "table": "Bảng", "rows": "dòng", "column": "Biến", "type": "Kiểu",
@@ -163,10 +171,10 @@ padding:.25rem .5rem;vertical-align:top;text-align:left}th{background:#1f6f5c;co
 
 def write_html(book: Codebook, path: Path, lang: str) -> Path:
     h, s, e_ = _h(lang), book.schema, html.escape
-    parts = [f'<!doctype html><html lang="{e_(lang)}"><head><meta charset="utf-8"><title>{e_(h["title"])}: '
-             f'{e_(s.form_id)}</title><style>{_CSS}</style></head><body>',
-             f"<h1>{e_(h['title'])}: {e_(s.title)}</h1><p class=meta><code>{e_(s.form_id)}</code>, version "
-             f"{e_(s.version)}</p><p class=meta>{e_(VERSIONS_NOTE.get(lang, VERSIONS_NOTE['en']))}</p>"]
+    parts = [(f'<!doctype html><html lang="{e_(lang)}"><head><meta charset="utf-8"><title>{e_(h["title"])}: '
+              f'{e_(s.form_id)}</title><style>{_CSS}</style></head><body>'),
+             (f"<h1>{e_(h['title'])}: {e_(s.title)}</h1><p class=meta><code>{e_(s.form_id)}</code>, version "
+              f"{e_(s.version)}</p><p class=meta>{e_(VERSIONS_NOTE.get(lang, VERSIONS_NOTE['en']))}</p>")]
     for table, entries in book.tables:
         parts.append(f"<h2>{e_(h['table'])} <code>{e_(table.name)}</code> ({table.row_count} {e_(h['rows'])})</h2>")
         for e in entries:

@@ -38,9 +38,9 @@ class Limits:
 
 
 STATA = Limits(28, 80, 32_000, False, frozenset(
-    "_all _b byte _coef _cons double float if in int long _n _N _pi _pred _rc _skip strL using with".split()),
+    ["_all", "_b", "byte", "_coef", "_cons", "double", "float", "if", "in", "int", "long", "_n", "_N", "_pi", "_pred", "_rc", "_skip", "strL", "using", "with"]),
     letter_first=False)
-SPSS = Limits(64, 256, 120, True, frozenset("ALL AND BY EQ GE GT LE LT NE NOT OR TO WITH".split()),
+SPSS = Limits(64, 256, 120, True, frozenset(["ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO", "WITH"]),
               letter_first=True)
 LIMITS: dict[Format, Limits] = {Format.STATA: STATA, Format.SPSS: SPSS}
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_]+")

@@ -17,7 +17,16 @@ from sqlalchemy import and_, inspect, select
 from sqlalchemy.engine import Engine
 
 from consult.forms.schema import Choice, DataType, Field, FormSchema, odata_name
-from consult.warehouse.records import INSTANCE, PARENT, POSITION, ROW, VALUE, FormLayout, TableKind, TableLayout
+from consult.warehouse.records import (
+    INSTANCE,
+    PARENT,
+    POSITION,
+    ROW,
+    VALUE,
+    FormLayout,
+    TableKind,
+    TableLayout,
+)
 from consult.warehouse.tables import VALID, form_tables, submissions
 
 VALIDATION_STATUS = "validation_status"
