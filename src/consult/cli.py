@@ -392,6 +392,9 @@ def codebook(
 
     from consult.exports import write_codebooks
 
+    if lang not in ("vi", "en"):
+        errors.print(f"[red]--lang must be vi or en, not {escape(lang)}")
+        raise typer.Exit(1)
     try:
         books = write_codebooks(db, build_dir, out, lang, include_quarantined, form)
     except (ValueError, OSError, SQLAlchemyError) as exc:

@@ -261,3 +261,36 @@ def test_every_form_exports_in_every_format(export_db: str, built_forms: BuiltFo
     assert ministry.field("contributions_other")  # beside the choice `other` of `contributions`:
     frame, _ = pyreadstat.read_dta(str(tmp_path / "all" / "stata-vi" / "ministry_consultation.dta"))
     assert {"contributions_other", "contributions__other"} <= set(frame.columns)
+
+
+def test_a_column_an_earlier_form_version_added_is_exported_not_dropped(export_db: str, built_forms: BuiltForms,
+                                                                        tmp_path: Path):
+    import shutil
+
+    from sqlalchemy import create_engine
+
+    copy = tmp_path / "older.db"
+    shutil.copy(export_db.removeprefix("sqlite:///"), copy)
+    engine = create_engine(f"sqlite:///{copy}")
+    with engine.begin() as conn:
+        conn.execute(text(f"ALTER TABLE {FORM} ADD COLUMN old_score FLOAT"))
+        first = conn.execute(text(f"SELECT t._instance_id FROM {FORM} t JOIN submissions s ON s.instance_id = "
+                                  "t._instance_id WHERE s.validation_status = 'valid' AND s.deleted_at IS NULL "
+                                  "LIMIT 1")).scalar_one()
+        conn.execute(text(f"UPDATE {FORM} SET old_score = 2.5 WHERE _instance_id = :i"), {"i": first})
+        conn.execute(text("UPDATE submissions SET form_version = '2004010101' WHERE instance_id = :i"), {"i": first})
+    engine.dispose()
+    folder = _export(f"sqlite:///{copy}", built_forms, Format.STATA, "en", tmp_path / "exports")
+    frame, meta = pyreadstat.read_dta(str(folder / f"{FORM}.dta"))
+    scores = dict(zip(frame["_instance_id"], frame["old_score"], strict=True))
+    assert scores.pop(first) == 2.5 and all(math.isnan(v) for v in scores.values())
+    assert meta.column_names_to_labels["old_score"] == "old_score (not in the current form version)"
+    assert set(frame["_form_version"]) == {"2004010101", built_forms.schema(FORM).version}
+
+    from consult.exports import write_codebooks
+
+    (book,) = write_codebooks(f"sqlite:///{copy}", built_forms.out_dir, tmp_path / "codebook", "en", forms=[FORM])
+    sheet = load_workbook(book.workbook)["columns"]
+    head, *rows = [[c.value for c in r] for r in sheet.iter_rows()]
+    entry = next(dict(zip(head, r, strict=True)) for r in rows if r[1] == "old_score")
+    assert (entry["Versions with the column"], entry["Answered"]) == ("2004010101", 1)

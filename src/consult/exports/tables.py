@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, inspect, select
+from sqlalchemy import Column, Date, DateTime, Float, Integer, MetaData, Table, Text, and_, inspect, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.types import TypeEngine
 
 from consult.forms.schema import Choice, DataType, Field, FormSchema, odata_name
 from consult.warehouse.records import (
@@ -27,7 +28,7 @@ from consult.warehouse.records import (
     TableKind,
     TableLayout,
 )
-from consult.warehouse.tables import VALID, form_tables, submissions
+from consult.warehouse.tables import VALID, UtcDateTime, form_tables, submissions
 
 VALIDATION_STATUS = "validation_status"
 FORM_VERSION = "_form_version"
@@ -131,6 +132,22 @@ def value_numbers(column: ExportColumn, values: list[Any]) -> dict[str, int]:
     return {code: n for n, code in enumerate(codes + extra, start=1)}
 
 
+_KINDS: dict[type, Kind] = {Integer: Kind.INTEGER, Float: Kind.DECIMAL, Date: Kind.DATE, UtcDateTime: Kind.DATETIME}
+
+
+def _storage_type(reflected: TypeEngine[Any]) -> TypeEngine[Any]:
+    """A reflected column type as the loader stores values: timestamps in UTC, numbers, dates, text."""
+    if isinstance(reflected, DateTime):
+        return UtcDateTime()
+    if isinstance(reflected, Date):
+        return Date()
+    if isinstance(reflected, Integer):
+        return Integer()
+    if isinstance(reflected, (Float,)) or reflected.__class__.__name__ in ("REAL", "DOUBLE_PRECISION", "NUMERIC"):
+        return Float()
+    return Text()
+
+
 def _field_columns(schema: FormSchema, layout: TableLayout) -> list[tuple[ExportColumn, str | None]]:
     """Each data column of a layout table, with the choices table that feeds a select_multiple's indicators."""
     fields = {f.key: f for f in schema.fields}
@@ -184,7 +201,7 @@ class _Reader:
         self.layout = FormLayout.of(schema)
         self.tables = form_tables(self.layout)
         inspector = inspect(engine)
-        self.existing = {name: {c["name"] for c in inspector.get_columns(name)}
+        self.existing = {name: {c["name"]: c["type"] for c in inspector.get_columns(name)}
                          for name in inspector.get_table_names()}
         self.files = self._files() if "attachments" in self.existing else {}
 
@@ -212,21 +229,35 @@ class _Reader:
                 submissions, self._filter(t.c[INSTANCE]))).all()
         return {(r[0], r[1] or "", r[2]) for r in rows}
 
+    def _table(self, layout: TableLayout) -> tuple[Table, list[ExportColumn]]:
+        """The table as the database has it: the layout's columns typed as the loader wrote them, and the
+        columns an earlier form version added that this build no longer has (exported, not dropped)."""
+        known = self.tables[layout.key]
+        present = self.existing.get(layout.name, {})
+        columns = [Column(name, known.c[name].type if name in known.c else _storage_type(sql_type))
+                   for name, sql_type in present.items()]
+        retired = [ExportColumn(name, _KINDS.get(type(_storage_type(sql_type)), Kind.TEXT), {
+            "vi": f"{name} (không còn trong phiên bản biểu mẫu hiện tại)",
+            "en": f"{name} (not in the current form version)"})
+            for name, sql_type in present.items() if name not in known.c]
+        return Table(layout.name, MetaData(), *columns), retired
+
     def read(self, layout: TableLayout) -> ExportTable:
         languages = list(self.schema.languages) or [""]
-        t = self.tables[layout.key]
-        present = self.existing.get(layout.name, set())
-        keys = [c for c in layout.key_columns if c in t.c]
+        t, retired = self._table(layout)
+        present = set(self.existing.get(layout.name, {}))
+        keys = [c for c in layout.key_columns if c in self.tables[layout.key].c]
         system = [ExportColumn(k, Kind.INTEGER if k == POSITION else Kind.KEY, SYSTEM_LABELS[k]) for k in keys]
+        field_columns = _field_columns(self.schema, layout)
+        taken = {c.name for c in system} | {c.name for c, _ in field_columns} | {c.name for c in retired}
+        status = VALIDATION_STATUS if VALIDATION_STATUS not in taken else "_" + VALIDATION_STATUS
         if layout.kind is TableKind.FORM:
-            system += [ExportColumn(VALIDATION_STATUS, Kind.TEXT, SYSTEM_LABELS[VALIDATION_STATUS])] * \
-                self.include_quarantined
+            system += [ExportColumn(status, Kind.TEXT, SYSTEM_LABELS[VALIDATION_STATUS])] * self.include_quarantined
             system += [ExportColumn(FORM_VERSION, Kind.TEXT, SYSTEM_LABELS[FORM_VERSION]),
                        ExportColumn(SUBMITTED_AT, Kind.DATETIME, SYSTEM_LABELS[SUBMITTED_AT])]
+            taken |= {status, FORM_VERSION, SUBMITTED_AT}
         columns: list[ExportColumn] = list(system)
         indicators: list[tuple[ExportColumn, ExportColumn, set[tuple[str, str, str]]]] = []
-        field_columns = _field_columns(self.schema, layout)
-        taken = {c.name for c in system} | {c.name for c, _ in field_columns}
         for column, choice_table in field_columns:
             columns.append(column)
             if choice_table is not None:
@@ -234,6 +265,7 @@ class _Reader:
                 for choice in column.choices:
                     columns.append(made := indicator(column, choice, languages, taken))
                     indicators.append((made, column, chosen))
+        columns += retired
         data: dict[str, list[Any]] = {c.name: [] for c in columns}
         versions: list[str | None] = []
         stored = [c.name for c in columns if c.kind not in (Kind.INDICATOR, Kind.FILE) and c.name in present]
@@ -245,11 +277,11 @@ class _Reader:
                      .order_by(*(([s.submission_date] if layout.kind is TableKind.FORM else []) + order)))
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
+            n = len(stored)
             for row in rows:
-                values = dict(zip(stored, row, strict=False))
-                values |= {VALIDATION_STATUS: row.validation_status, FORM_VERSION: row.form_version,
-                           SUBMITTED_AT: row.submission_date}
-                versions.append(row.form_version)
+                values = dict(zip(stored, row[:n], strict=True))
+                values |= {status: row[n], FORM_VERSION: row[n + 1], SUBMITTED_AT: row[n + 2]}
+                versions.append(row[n + 1])
                 owner = (values[INSTANCE], values.get(ROW) or "")
                 for c in columns:
                     if c.kind is Kind.INDICATOR:
