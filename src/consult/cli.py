@@ -417,35 +417,34 @@ def attachments(
     """Download the files (photos…) of the loaded submissions; files already here are not fetched again."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from consult.attachments import sync_attachments
+    from consult.attachments import has_attachments, sync_attachments
     from consult.exports.run import selected_schemas
     from consult.findings.report import reporting_engine
 
     try:
-        schemas = [s for s in selected_schemas(build_dir, form) if any(f.data_type == "binary" for f in s.fields)]
+        schemas = [s for s in selected_schemas(build_dir, form) if has_attachments(s)]
         engine = reporting_engine(db)
     except (ValueError, OSError, SQLAlchemyError) as exc:
         errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
+    try:
+        with _central(central_config, project) as (central, project_id):
+            summaries = [sync_attachments(central, engine, project_id, schema, out) for schema in schemas]
+    except SQLAlchemyError as exc:
+        errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
     table = Table(title=f"attachments in {out}")
     for column in ("form", "submissions", "downloaded", "unchanged", "missing on Central"):
         table.add_column(column, justify="left" if column == "form" else "right")
-    missing = []
-    with _central(central_config, project) as (central, project_id):
-        try:
-            for schema in schemas:
-                summary = sync_attachments(central, engine, project_id, schema, out)
-                table.add_row(schema.form_id, *map(str, (summary.submissions, summary.downloaded, summary.unchanged,
-                                                         len(summary.missing))))
-                missing += [f"{schema.form_id} {m}" for m in summary.missing]
-        except SQLAlchemyError as exc:
-            errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
-            raise typer.Exit(1) from None
-        finally:
-            engine.dispose()
+    for summary in summaries:
+        table.add_row(summary.form_id, *map(str, (summary.submissions, summary.downloaded, summary.unchanged,
+                                                  len(summary.missing))))
     console.print(table)
-    for line in missing:
-        errors.print(f"[yellow]{escape(line)}", soft_wrap=True)
+    for summary in summaries:
+        for missing in summary.missing:
+            errors.print(f"[yellow]{summary.form_id} {escape(str(missing))}", soft_wrap=True)
 
 if __name__ == "__main__":
     app()

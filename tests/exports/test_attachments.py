@@ -176,3 +176,51 @@ def test_the_prefect_flow_downloads_the_photos_and_warns_of_the_missing_one(
     (again,) = download_attachments(build_dir=str(built_forms.out_dir), database=registrations.database,
                                     out_dir=str(out))
     assert (again.downloaded, again.unchanged) == (0, 4)
+
+
+def test_a_run_killed_or_cut_off_mid_download_then_rerun_lands_every_photo_once(
+        registrations: Registrations, built_forms: BuiltForms, tmp_path: Path):
+    import signal
+    import subprocess
+    import sys
+
+    from ..conftest import REPO
+    from ..hardening.proxy import Fault, FaultProxy
+
+    out = tmp_path / "attachments"
+    registrations.resend_first_with_photo()
+    with FaultProxy(registrations.server.url) as proxy:
+        env = {**os.environ, "CONSULT_CENTRAL_URL": proxy.url, "CONSULT_CENTRAL_USER": registrations.server.admin_email,
+               "CONSULT_CENTRAL_PASSWORD": registrations.server.admin_password, "CONSULT_CENTRAL_PROJECT": PROJECT}
+
+        def run() -> subprocess.Popen:
+            return subprocess.Popen([sys.executable, "-m", "consult.cli", "attachments", "--db", registrations.database,
+                                     "--build-dir", str(built_forms.out_dir), "--out", str(out)],
+                                    env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        process: list[subprocess.Popen] = []
+        killed = Fault("drop", match="/attachments/", skip=2, then=lambda: process[0].send_signal(signal.SIGKILL))
+        proxy.set(killed)
+        process.append(run())
+        process[0].communicate(timeout=120)
+        proxy.wait_idle()
+        assert killed.applied == 1 and process[0].returncode == -signal.SIGKILL
+        assert len([p for p in out.rglob("*.jpg")]) == 2, "two photos landed before the kill"
+
+        cut = Fault("cut", match="/attachments/", skip=0)
+        proxy.set(cut)
+        cut_off = run()
+        _, err = cut_off.communicate(timeout=120)
+        proxy.wait_idle()
+        assert cut.applied == 1 and cut_off.returncode == 1, err.decode()
+        assert "Traceback" not in err.decode() and len(err.decode().strip().splitlines()) == 1
+        assert not list(out.rglob(".part-*")), "no half photo is left"
+
+        proxy.set(None)
+        final = run()
+        _, err = final.communicate(timeout=120)
+        assert final.returncode == 0, err.decode()
+    photos = {p.name: p.read_bytes() for p in out.rglob("*.jpg")}
+    assert photos == {name: content for i in registrations.interviews for name, content in i.attachments.items()}
+    rows = _rows(registrations.engine)
+    assert {r["on_central"] for r in rows.values()} == {PRESENT} and len(rows) == 5
