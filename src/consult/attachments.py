@@ -168,7 +168,7 @@ def sync_attachments(central: CentralSession, engine: Engine, project_id: int, s
                for name in files):
             summary.unchanged += len(files)
             continue
-        rows = _fetch_submission(central, project_id, schema.form_id, instance_id, files, recorded, root, summary)
+        rows = _fetch_submission(central, project_id, schema.form_id, instance_id, files, root, summary)
         with engine.begin() as conn:
             conn.execute(delete(attachments).where(a.project_id == project_id, a.form_id == schema.form_id,
                                                    a.instance_id == instance_id))
@@ -177,11 +177,17 @@ def sync_attachments(central: CentralSession, engine: Engine, project_id: int, s
 
 
 def _fetch_submission(central: CentralSession, project_id: int, form_id: str, instance_id: str,
-                      files: dict[str, _Expected], recorded: dict[str, object], root: Path,
-                      summary: AttachmentSummary) -> list[dict]:
+                      files: dict[str, _Expected], root: Path, summary: AttachmentSummary) -> list[dict]:
+    from consult.central import CentralError
+
     base = central.http.urlformat("projects/{pid}/forms/{fid}/submissions/{iid}/attachments", pid=project_id,
                                   fid=form_id, iid=instance_id)
-    listed = {item["name"]: bool(item.get("exists")) for item in central.json("GET", base)}
+    try:
+        listed = {item["name"]: bool(item.get("exists")) for item in central.json("GET", base)}
+    except CentralError as exc:
+        if exc.status != 404:
+            raise
+        listed = {}  # deleted in Central since the sync: its files are reported missing
     folder = root / safe_name(form_id) / safe_name(instance_id)
     now = datetime.now(UTC)
     rows, used = [], set()
@@ -190,17 +196,17 @@ def _fetch_submission(central: CentralSession, project_id: int, form_id: str, in
         row = {"project_id": project_id, "form_id": form_id, "instance_id": instance_id, "file_name": name,
                "question": where.question if where else None, "row_id": where.row_id if where else None,
                "size": None, "md5": None, "stored_path": None, "on_central": MISSING, "checked_at": now}
-        if not listed.get(name):
-            summary.missing.append(MissingFile(instance_id, row["question"], name))
-            rows.append(row)
-            continue
         target_name = safe_name(name)
         stem, n = target_name, 2
         while target_name.lower() in used:
             target_name, n = f"{Path(stem).stem}-{n}{Path(stem).suffix}", n + 1
         used.add(target_name.lower())
         target = folder / target_name
-        downloaded = _download(central, f"{base}/{central.http.urlquote(name)}", target)
+        url = f"{base}/{central.http.urlquote(name)}"
+        if not listed.get(name) or (downloaded := _download(central, url, target)) is None:
+            summary.missing.append(MissingFile(instance_id, row["question"], name))
+            rows.append(row)
+            continue
         size, md5 = _digest(target)
         summary.downloaded += downloaded
         summary.unchanged += not downloaded
@@ -210,15 +216,16 @@ def _fetch_submission(central: CentralSession, project_id: int, form_id: str, in
     return rows
 
 
-def _download(central: CentralSession, url: str, target: Path) -> bool:
-    """Fetch one file into `target`; False when the copy here already has Central's MD5 (304)."""
+def _download(central: CentralSession, url: str, target: Path) -> bool | None:
+    """Fetch one file into `target`; False when the copy here already has Central's MD5 (304), None when
+    Central no longer has it (404)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in target.parent.glob(".part-*"):
         stale.unlink(missing_ok=True)
     headers = {"If-None-Match": f'"{_digest(target)[1]}"'} if target.is_file() else {}
-    response = central.request("GET", url, headers=headers, ok=(200, 304), stream=True)
-    if response.status_code == 304:
-        return False
+    response = central.request("GET", url, headers=headers, ok=(200, 304, 404), stream=True)
+    if response.status_code in (304, 404):
+        return None if response.status_code == 404 else False
     fd, part = tempfile.mkstemp(dir=target.parent, prefix=".part-")
     try:
         digest = hashlib.md5()

@@ -437,7 +437,7 @@ def attachments(
         engine.dispose()
     table = Table(title=f"attachments in {out}")
     for column in ("form", "submissions", "downloaded", "unchanged", "missing on Central"):
-        table.add_column(column, justify="left" if column == "form" else "right")
+        table.add_column(column, justify="left" if column == "form" else "right", overflow="fold")
     for summary in summaries:
         table.add_row(summary.form_id, *map(str, (summary.submissions, summary.downloaded, summary.unchanged,
                                                   len(summary.missing))))

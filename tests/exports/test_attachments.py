@@ -147,8 +147,12 @@ def test_photos_land_once_a_missing_one_is_reported_and_a_broken_copy_is_fetched
     assert {i: r["decision_photo_file"] for i, r in exported.items()} == {i: r["stored_path"] for i, r in rows.items()}
 
 
-def test_the_cli_downloads_and_names_the_missing_photo(registrations: Registrations, built_forms: BuiltForms,
-                                                       tmp_path: Path):
+def test_the_cli_downloads_and_names_the_missing_photos_even_of_a_submission_deleted_since_the_sync(
+        registrations: Registrations, built_forms: BuiltForms, tmp_path: Path):
+    deleted = registrations.interviews[1]
+    with CentralSession(registrations.settings) as central:
+        central.request("DELETE", f"projects/{registrations.project_id}/forms/{FORM}/submissions/"
+                                  f"{deleted.instance_id}")
     env = {"CONSULT_CENTRAL_URL": registrations.server.url, "CONSULT_CENTRAL_USER": registrations.server.admin_email,
            "CONSULT_CENTRAL_PASSWORD": registrations.server.admin_password, "CONSULT_CENTRAL_PROJECT": PROJECT}
     out = tmp_path / "files"
@@ -156,7 +160,8 @@ def test_the_cli_downloads_and_names_the_missing_photo(registrations: Registrati
     result = CliRunner().invoke(app, args, env={**os.environ, **env})
     assert result.exit_code == 0, result.output
     assert FORM in result.output and registrations.interviews[0].instance_id in result.output
-    assert len([p for p in out.rglob("*") if p.is_file()]) == 4
+    assert deleted.instance_id in result.output, "reported, not failed"
+    assert len([p for p in out.rglob("*") if p.is_file()]) == 3
 
 
 def test_the_prefect_flow_downloads_the_photos_and_warns_of_the_missing_one(
