@@ -72,6 +72,7 @@ def test_stata_and_spss_read_back_equal_the_database_with_labels_in_the_language
     values = meta.variable_value_labels
 
     assert labels["agency"] == schema.field("agency").labels[lang]
+    assert labels["start_time"] == {"vi": "Thời điểm bắt đầu phỏng vấn", "en": "Interview started"}[lang]
     limit = 80 if fmt is Format.STATA else 256
     for column in ("interest_level", "cprgs_awareness", "mpi_2215_used", "staff_days"):
         question = schema.field(column).labels[lang]

@@ -65,6 +65,17 @@ SYSTEM_LABELS: dict[str, dict[str, str]] = {
     FORM_VERSION: {"vi": "Phiên bản biểu mẫu", "en": "Form version"},
     SUBMITTED_AT: {"vi": "Thời điểm gửi (UTC)", "en": "Submitted at (UTC)"},
 }
+METADATA_LABELS: dict[str, dict[str, str]] = {
+    "start": {"vi": "Thời điểm bắt đầu phỏng vấn", "en": "Interview started"},
+    "end": {"vi": "Thời điểm kết thúc phỏng vấn", "en": "Interview ended"},
+    "today": {"vi": "Ngày phỏng vấn (theo máy)", "en": "Interview day (device)"},
+    "deviceid": {"vi": "Mã thiết bị", "en": "Device id"},
+    "username": {"vi": "Tên người dùng trên thiết bị", "en": "Device user name"},
+    "phonenumber": {"vi": "Số điện thoại của máy", "en": "Device phone number"},
+    "email": {"vi": "Email người dùng", "en": "User email"},
+    "audit": {"vi": "Nhật ký phỏng vấn", "en": "Interview audit log"},
+}
+"""Labels of the values the device fills, which the XLSForm does not label."""
 PART_LABELS = {"lat": "latitude", "lon": "longitude", "alt": "altitude", "accuracy": "accuracy",
                "wkt": "WKT", "points": "points"}
 INDICATOR_LABELS = {"vi": ("không chọn", "có chọn"), "en": ("not selected", "selected")}
@@ -154,7 +165,7 @@ def _field_columns(schema: FormSchema, layout: TableLayout) -> list[tuple[Export
     out: list[tuple[ExportColumn, str | None]] = []
     for column in layout.columns:
         f = fields[column.field] if column.field else None
-        labels = dict(f.labels) if f else {}
+        labels = (dict(f.labels) or METADATA_LABELS.get(f.kind, {})) if f else {}
         if f is None:
             out.append((ExportColumn(column.name, Kind.TEXT, labels), None))
             continue
