@@ -1,7 +1,8 @@
 """The files enumerators attached (photos, signatures, audio), from Central to `attachments/<form>/<instance>/`.
 
 Resumable and idempotent: a submission whose files are all recorded in the `attachments`
-table and still on disk with the recorded size and MD5 costs no request at all; any other
+table and still on disk with the recorded size (and MD5, when the file changed since it was
+checked) costs no request at all, nor a read of the file; any other
 file is fetched with `If-None-Match: "<md5>"` when a copy is already here (Central's ETag
 is the file's MD5, so an unchanged file answers 304), else downloaded to a `.part-` file that
 replaces the target only once complete. The table is written per submission, so a killed
@@ -19,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -141,10 +142,13 @@ def _digest(path: Path) -> tuple[int, str]:
     return path.stat().st_size, digest.hexdigest()
 
 
-def _intact(root: Path, row: object) -> bool:
-    stored, size, md5 = row.stored_path, row.size, row.md5
-    path = root / stored if stored else None
-    return path is not None and path.is_file() and path.stat().st_size == size and _digest(path)[1] == md5
+def _intact(root: Path, row: Any) -> bool:
+    """The recorded copy is here with its size, and untouched since it was checked (else with its MD5):
+    a run with nothing new reads no file, however many photos the round has."""
+    path = root / row.stored_path if row.stored_path else None
+    if path is None or not path.is_file() or (stat := path.stat()).st_size != row.size:
+        return False
+    return stat.st_mtime <= row.checked_at.timestamp() or _digest(path)[1] == row.md5
 
 
 def sync_attachments(central: CentralSession, engine: Engine, project_id: int, schema: FormSchema, root: Path,
@@ -189,13 +193,12 @@ def _fetch_submission(central: CentralSession, project_id: int, form_id: str, in
             raise
         listed = {}  # deleted in Central since the sync: its files are reported missing
     folder = root / safe_name(form_id) / safe_name(instance_id)
-    now = datetime.now(UTC)
     rows, used = [], set()
     for name in [*files, *(n for n in listed if n not in files)]:
         where = files.get(name)
         row = {"project_id": project_id, "form_id": form_id, "instance_id": instance_id, "file_name": name,
                "question": where.question if where else None, "row_id": where.row_id if where else None,
-               "size": None, "md5": None, "stored_path": None, "on_central": MISSING, "checked_at": now}
+               "size": None, "md5": None, "stored_path": None, "on_central": MISSING}
         target_name = safe_name(name)
         stem, n = target_name, 2
         while target_name.lower() in used:
@@ -213,7 +216,8 @@ def _fetch_submission(central: CentralSession, project_id: int, form_id: str, in
         summary.bytes += size if downloaded else 0
         rows.append(row | {"size": size, "md5": md5, "on_central": PRESENT,
                            "stored_path": str(PurePosixPath(target.relative_to(root)))})
-    return rows
+    checked = datetime.now(UTC)  # after the files were written: a later change to one is seen by its mtime
+    return [row | {"checked_at": checked} for row in rows]
 
 
 def _download(central: CentralSession, url: str, target: Path) -> bool | None:
