@@ -109,8 +109,9 @@ def safe_name(name: str) -> str:
     return safe_filename(name)
 
 
-def expected_files(conn: Connection, schema: FormSchema) -> dict[str, dict[str, _Expected]]:
-    """Instance → file name → the question that holds it, for live submissions (any validation status)."""
+def expected_files(conn: Connection, project_id: int, schema: FormSchema) -> dict[str, dict[str, _Expected]]:
+    """Instance → file name → the question that holds it, for the project's live submissions (any
+    validation status)."""
     layout = FormLayout.of(schema)
     tables = form_tables(layout)
     existing = set(inspect(conn).get_table_names())
@@ -127,7 +128,8 @@ def expected_files(conn: Connection, schema: FormSchema) -> dict[str, dict[str, 
                 continue
             row_id = t.c.get(ROW)
             query = (select(t.c[INSTANCE], t.c[column.name], *([row_id] if row_id is not None else []))
-                     .join(submissions, (s.instance_id == t.c[INSTANCE]) & (s.form_id == schema.form_id))
+                     .join(submissions, (s.instance_id == t.c[INSTANCE]) & (s.form_id == schema.form_id)
+                           & (s.project_id == project_id))
                      .where(t.c[column.name].is_not(None), s.deleted_at.is_(None), s.purged_at.is_(None)))
             for row in conn.execute(query):
                 out[row[0]].setdefault(row[1], _Expected(f.key, row[2] if len(row) > 2 else None))
@@ -158,7 +160,7 @@ def sync_attachments(central: CentralSession, engine: Engine, project_id: int, s
     summary = AttachmentSummary(schema.form_id)
     a = attachments.c
     with engine.connect() as conn:
-        expected = expected_files(conn, schema)
+        expected = expected_files(conn, project_id, schema)
         known: dict[str, dict[str, object]] = defaultdict(dict)
         for row in conn.execute(select(attachments).where(a.project_id == project_id, a.form_id == schema.form_id)):
             known[row.instance_id][row.file_name] = row
