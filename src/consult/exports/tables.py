@@ -268,14 +268,15 @@ class _Reader:
                        ExportColumn(SUBMITTED_AT, Kind.DATETIME, SYSTEM_LABELS[SUBMITTED_AT])]
             taken |= {status, FORM_VERSION, SUBMITTED_AT}
         columns: list[ExportColumn] = list(system)
-        indicators: list[tuple[ExportColumn, ExportColumn, set[tuple[str, str, str]]]] = []
+        # (indicator, its question's column, its choice, every (instance, row, choice) chosen)
+        indicators: list[tuple[str, str, str, set[tuple[str, str, str]]]] = []
         for column, choice_table in field_columns:
             columns.append(column)
             if choice_table is not None:
                 chosen = self._chosen(self.layout.table(choice_table))
                 for choice in column.choices:
                     columns.append(made := indicator(column, choice, languages, taken))
-                    indicators.append((made, column, chosen))
+                    indicators.append((made.name, column.name, choice.name, chosen))
         columns += retired
         data: dict[str, list[Any]] = {c.name: [] for c in columns}
         versions: list[str | None] = []
@@ -302,10 +303,9 @@ class _Reader:
                         data[c.name].append(self.files.get((owner[0], name)) if name else None)
                     else:
                         data[c.name].append(values.get(c.name))
-                for made, question, chosen in indicators:
-                    answered = values.get(question.name) is not None
-                    assert made.choice is not None
-                    data[made.name].append(int((*owner, made.choice.name) in chosen) if answered else None)
+                for name, question, choice, chosen in indicators:
+                    answered = values.get(question) is not None
+                    data[name].append(int((*owner, choice) in chosen) if answered else None)
         parent = None
         if layout.parent is not None:
             parent = self.layout.table(layout.parent).name
