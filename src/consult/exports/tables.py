@@ -135,7 +135,7 @@ def value_numbers(column: ExportColumn, values: list[Any]) -> dict[str, int]:
     """The numbers a select_one's codes get in Stata and SPSS, whose value labels need numbers: the codes
     themselves when every code is a whole number, else their position in the list (1, 2, …), then any
     code the data has outside the list, in sorted order."""
-    codes = [c.name for c in column.choices]
+    codes = list(dict.fromkeys(c.name for c in column.choices))  # `allow_choice_duplicates` lists a code twice
     extra = sorted({str(v) for v in values if v is not None} - set(codes))
     if all(c.lstrip("-").isdigit() for c in codes + extra) and len({int(c) for c in codes + extra}) == len(
             codes + extra):
