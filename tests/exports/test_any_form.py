@@ -32,7 +32,7 @@ from consult.central import (
     resolve_project,
     submit,
 )
-from consult.exports import Format, export_forms, variable_names
+from consult.exports import Format, export_forms, variable_names, write_codebooks
 from consult.exports.tables import text_in
 from consult.forms import DataType, FormSchema, build_forms
 from consult.sandbox import SandboxServer
@@ -152,3 +152,14 @@ def test_every_format_reads_back_what_the_database_holds(synced: Synced, form_id
                         continue
                     choice = next(c for c in choices.choices if c.name == row[f.column])
                     assert meta.variable_value_labels[name][number] == text_in(choice.labels, "vi", choice.name)
+
+
+@pytest.mark.parametrize("form_id", FORMS)
+def test_the_codebook_has_every_exported_column(synced: Synced, form_id: str, tmp_path: Path):
+    (book,) = write_codebooks(synced.db_url, synced.build_dir, tmp_path / "codebook", "en", forms=[form_id])
+    markdown = book.markdown.read_text(encoding="utf-8")
+    export_forms(synced.db_url, synced.build_dir, Format.PARQUET, "en", tmp_path / "exports", forms=[form_id])
+    for path in (tmp_path / "exports" / "parquet-en").glob("*.parquet"):
+        for column in pq.read_schema(path).names:
+            assert f"### `{column}`" in markdown, (path.name, column)
+    assert book.html.is_file() and book.workbook.is_file()
