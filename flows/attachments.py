@@ -1,4 +1,4 @@
-"""Prefect tasks and flow: the files of the loaded submissions, from Central to `attachments/<form>/<instance>/`.
+"""Prefect tasks and flow: the loaded submissions' files, from Central to `attachments/<form>/<instance>/`.
 
 `form_attachments` runs after a form's sync with the same SyncPlan (the sync flow's opt-out is
 `--no-attachments`); the `download-attachments` flow runs it alone for every built form that has
@@ -37,7 +37,8 @@ def form_attachments(sync_plan: SyncPlan, form_id: str, out_dir: str = "attachme
 
 @task(cache_policy=NO_CACHE)
 def publish_attachments(summaries: list[AttachmentSummary]) -> None:
-    create_table_artifact(key="attachments", description="Files downloaded, already here, and missing on Central",
+    create_table_artifact(key="attachments",
+                          description="Files downloaded, already here, and missing on Central",
                           table=[{"form": s.form_id, "submissions": s.submissions, "downloaded": s.downloaded,
                                   "unchanged": s.unchanged, "missing on Central": len(s.missing),
                                   "bytes": s.bytes} for s in summaries])
@@ -46,11 +47,12 @@ def publish_attachments(summaries: list[AttachmentSummary]) -> None:
 @flow(name="download-attachments", log_prints=True)
 def download_attachments(forms: list[str] | None = None, project: str | None = None,
                          build_dir: str = "build/forms", database: str | None = None,
-                         central_config: str | None = None, out_dir: str = "attachments") -> list[AttachmentSummary]:
+                         central_config: str | None = None,
+                         out_dir: str = "attachments") -> list[AttachmentSummary]:
     """Every built form with a file question (or `forms`); credentials from the environment or the pyodk
     config, as for the sync."""
-    plan = plan_sync(Path(build_dir), forms, project, database, Path(central_config) if central_config else None,
-                     SyncOptions())
+    config = Path(central_config) if central_config else None
+    plan = plan_sync(Path(build_dir), forms, project, database, config, SyncOptions())
     futures = [form_attachments.submit(plan, form_id, out_dir) for form_id in plan.form_ids
                if has_attachments(plan.schema(form_id))]
     summaries = [future.result() for future in futures]

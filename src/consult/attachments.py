@@ -1,4 +1,4 @@
-"""The files enumerators attached (photos, signatures, audio), from Central to `attachments/<form>/<instance>/`.
+"""The files enumerators attached (photos, signatures, audio): Central → `attachments/<form>/<instance>/`.
 
 Resumable and idempotent: a submission whose files are all recorded in the `attachments`
 table and still on disk with the recorded size (and MD5, when the file changed since it was
@@ -99,7 +99,7 @@ def ensure_attachments_table(engine: Engine) -> None:
     attachments.create(engine, checkfirst=True)
     present = {c["name"] for c in inspect(engine).get_columns("attachments")}
     if lacking := [c.name for c in attachments.columns if c.name not in present]:
-        raise ValueError(f"the table `attachments` lacks {', '.join(lacking)}: it was made by another program")
+        raise ValueError(f"the table `attachments` lacks {', '.join(lacking)}: another program made it")
 
 
 def safe_name(name: str) -> str:
@@ -155,14 +155,15 @@ def _intact(root: Path, row: Any) -> bool:
 
 def sync_attachments(central: CentralSession, engine: Engine, project_id: int, schema: FormSchema, root: Path,
                      instance_ids: Iterable[str] | None = None) -> AttachmentSummary:
-    """Bring the files of the form's loaded submissions (or of `instance_ids`) into `root/<form>/<instance>/`."""
+    """Bring the files of the form's loaded submissions (or `instance_ids`) into `root/<form>/<instance>/`."""
     ensure_attachments_table(engine)
     summary = AttachmentSummary(schema.form_id)
     a = attachments.c
     with engine.connect() as conn:
         expected = expected_files(conn, project_id, schema)
         known: dict[str, dict[str, object]] = defaultdict(dict)
-        for row in conn.execute(select(attachments).where(a.project_id == project_id, a.form_id == schema.form_id)):
+        recorded = select(attachments).where(a.project_id == project_id, a.form_id == schema.form_id)
+        for row in conn.execute(recorded):
             known[row.instance_id][row.file_name] = row
     wanted = set(instance_ids) if instance_ids is not None else None
     for instance_id in sorted(expected):

@@ -339,8 +339,8 @@ def report(
         errors.print(f"[yellow]Not summarised: {escape(form.form_id)}: {escape(form.reason)}", soft_wrap=True)
 
 
-DatabaseUrl = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL (default CONSULT_DATABASE_URL, then "
-                                                              "sqlite:///reporting.db).")]
+DatabaseUrl = Annotated[str | None, typer.Option(
+    "--db", help="SQLAlchemy URL (default CONSULT_DATABASE_URL, then sqlite:///reporting.db).")]
 FormOption = Annotated[list[str] | None, typer.Option("--form", help="Only this form (repeatable).")]
 Quarantined = Annotated[bool, typer.Option("--include-quarantined", help="Add the quarantined submissions, "
                                                                            "with their validation_status.")]
@@ -401,7 +401,8 @@ def codebook(
         errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
     for book in books:
-        console.print(f"{book.form_id}: [bold]{escape(str(book.html.resolve()))}[/bold] (+ .xlsx, .md)", soft_wrap=True)
+        console.print(f"{book.form_id}: [bold]{escape(str(book.html.resolve()))}[/bold] (+ .xlsx, .md)",
+                      soft_wrap=True)
 
 
 @app.command()

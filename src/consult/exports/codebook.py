@@ -36,12 +36,14 @@ HEADINGS = {
            "no": "không", "list": "Danh sách lựa chọn", "question": "Câu hỏi"},
     "en": {"title": "Codebook", "table": "Table", "rows": "rows", "column": "Column", "type": "Type",
            "group": "Group", "relevant": "Asked when", "constraint": "Constraint", "required": "Required",
-           "answered": "Answered", "missing": "Missing", "versions": "Versions with the column", "code": "Code",
+           "answered": "Answered", "missing": "Missing", "versions": "Versions with the column",
+           "code": "Code",
            "number": "Number (Stata/SPSS)", "count": "Count", "names": "Names in Stata/SPSS", "yes": "yes",
            "no": "no", "list": "Choice list", "question": "Question"},
 }
 VERSIONS_NOTE = {
-    "vi": "Phiên bản có biến: các giá trị form_version của những phiếu có giá trị ở biến này (đọc từ dữ liệu).",
+    "vi": "Phiên bản có biến: các giá trị form_version của những phiếu có giá trị ở biến này "
+          "(đọc từ dữ liệu).",
     "en": "Versions with the column: the form_version of the submissions that have a value in it (read from "
           "the data, not from older builds).",
 }
@@ -98,27 +100,33 @@ def _codes(c: ExportColumn, values: list, languages: list[str]) -> list[CodeCoun
                       counts[code]) for code in known + sorted(set(counts) - set(known))]
 
 
+def _entry(table: ExportTable, c: ExportColumn, versions: list[str], names: dict[Format, Renamed],
+           languages: list[str]) -> Entry:
+    values = table.data[c.name]
+    answered = sum(v is not None for v in values)
+    common = {"table": table.name, "column": c, "codes": _codes(c, values, languages), "answered": answered,
+              "missing": len(values) - answered, "versions": versions, "names": names}
+    f = c.field
+    if f is None:
+        return Entry(kind=str(c.kind), group_path="", relevant="", constraint="", constraint_messages={},
+                     required=False, choice_list="", **common)
+    conditions = [*f.inherited_relevant, *([f.relevant] if f.relevant else [])]
+    return Entry(kind=f"{f.kind} → {c.kind}", group_path="/".join(f.group_path),
+                 relevant=" and ".join(f"({r})" for r in conditions), constraint=f.constraint or "",
+                 constraint_messages=dict(f.constraint_messages), required=f.required,
+                 choice_list=f.choice_list or "", **common)
+
+
 def build_codebook(schema: FormSchema, tables: list[ExportTable]) -> Codebook:
     languages = languages_of(schema)
     book = Codebook(schema, languages)
     for table in tables:
         versions = column_versions(table)
-        names = {fmt: variable_names([c.name for c in table.columns], fmt) for fmt in (Format.STATA, Format.SPSS)}
-        entries = []
-        for c in table.columns:
-            f = c.field
-            values = table.data[c.name]
-            answered = sum(v is not None for v in values)
-            relevant = " and ".join(f"({r})" for r in [*f.inherited_relevant, *([f.relevant] if f.relevant else [])]
-                                    ) if f else ""
-            entries.append(Entry(
-                table=table.name, column=c, kind=f"{f.kind} → {c.kind}" if f else str(c.kind),
-                group_path="/".join(f.group_path) if f else "", relevant=relevant,
-                constraint=(f.constraint or "") if f else "", constraint_messages=dict(f.constraint_messages) if f
-                else {}, required=bool(f and f.required), choice_list=(f.choice_list or "") if f else "",
-                codes=_codes(c, values, languages), answered=answered, missing=len(values) - answered,
-                versions=versions[c.name], names={fmt: names[fmt][c.name] for fmt in names}))
-        book.tables.append((table, entries))
+        columns = [c.name for c in table.columns]
+        names = {fmt: variable_names(columns, fmt) for fmt in (Format.STATA, Format.SPSS)}
+        book.tables.append((table, [
+            _entry(table, c, versions[c.name], {fmt: names[fmt][c.name] for fmt in names}, languages)
+            for c in table.columns]))
     return book
 
 
@@ -126,38 +134,49 @@ def _h(lang: str) -> dict[str, str]:
     return HEADINGS.get(lang, HEADINGS["en"])
 
 
+def _facts(e: Entry, h: dict[str, str], languages: list[str]) -> list[tuple[str, str, bool]]:
+    """(heading, text, is code) for every line the Markdown and HTML codebooks give a column."""
+    c = e.column
+    facts = [(f"{h['question']} ({x})", c.label(x), False) for x in languages]
+    facts.append((h["type"], e.kind, False))
+    if e.group_path:
+        facts.append((h["group"], e.group_path, True))
+    if e.relevant:
+        facts.append((h["relevant"], e.relevant, True))
+    if e.constraint:
+        facts.append((h["constraint"], e.constraint, True))
+        facts += [(f"{h['constraint']} ({x})", text, False) for x, text in e.constraint_messages.items()]
+    facts += [(h["required"], h["yes"] if e.required else h["no"], False),
+              (h["answered"], str(e.answered), False), (h["missing"], str(e.missing), False),
+              (h["versions"], ", ".join(e.versions) or "-", False)]
+    facts += [(str(fmt), f"{r.name} ({r.why})", False) for fmt, r in e.names.items() if r.name != c.name]
+    return facts
+
+
+def _code_rows(e: Entry, languages: list[str]) -> list[list[str]]:
+    return [[k.code, "" if k.number is None else str(k.number), *(k.labels.get(x, "") for x in languages),
+             str(k.count)] for k in e.codes]
+
+
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
 def write_markdown(book: Codebook, path: Path, lang: str) -> Path:
-    h = _h(lang)
-    s = book.schema
+    h, s = _h(lang), book.schema
     lines = [f"# {h['title']}: {s.title} (`{s.form_id}`, version {s.version})", "",
              f"_{VERSIONS_NOTE.get(lang, VERSIONS_NOTE['en'])}_", ""]
     for table, entries in book.tables:
         lines += [f"## {h['table']} `{table.name}` ({table.row_count} {h['rows']})", ""]
         for e in entries:
-            c = e.column
-            lines.append(f"### `{c.name}`")
-            lines += [f"- {h['question']} ({lang_}): {_md(c.label(lang_))}" for lang_ in book.languages]
-            lines.append(f"- {h['type']}: {e.kind}" + (f"; {h['group']}: `{e.group_path}`" if e.group_path else ""))
-            if e.relevant:
-                lines.append(f"- {h['relevant']}: `{_md(e.relevant)}`")
-            if e.constraint:
-                messages = "; ".join(f"{k}: {_md(v)}" for k, v in e.constraint_messages.items())
-                lines.append(f"- {h['constraint']}: `{_md(e.constraint)}`" + (f" ({messages})" if messages else ""))
-            lines.append(f"- {h['required']}: {h['yes'] if e.required else h['no']}; {h['answered']}: {e.answered}; "
-                         f"{h['missing']}: {e.missing}; {h['versions']}: {', '.join(e.versions) or '-'}")
-            renamed = [f"{fmt}: `{r.name}` ({r.why})" for fmt, r in e.names.items() if r.name != c.name]
-            if renamed:
-                lines.append(f"- {h['names']}: " + "; ".join(renamed))
+            lines.append(f"### `{e.column.name}`")
+            lines += [f"- {head}: " + (f"`{_md(text)}`" if code else _md(text))
+                      for head, text, code in _facts(e, h, book.languages)]
             if e.codes:
-                lines += ["", f"| {h['code']} | {h['number']} | " + " | ".join(book.languages) + f" | {h['count']} |",
-                          "|---|---|" + "---|" * len(book.languages) + "---|"]
-                lines += [f"| `{_md(k.code)}` | {'' if k.number is None else k.number} | "
-                          + " | ".join(_md(k.labels.get(x, "")) for x in book.languages) + f" | {k.count} |"
-                          for k in e.codes]
+                head = [h["code"], h["number"], *book.languages, h["count"]]
+                lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                lines += ["| " + " | ".join(_md(v) for v in row) + " |"
+                          for row in _code_rows(e, book.languages)]
             lines.append("")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -170,37 +189,26 @@ padding:.25rem .5rem;vertical-align:top;text-align:left}th{background:#1f6f5c;co
 
 
 def write_html(book: Codebook, path: Path, lang: str) -> Path:
-    h, s, e_ = _h(lang), book.schema, html.escape
-    parts = [(f'<!doctype html><html lang="{e_(lang)}"><head><meta charset="utf-8"><title>{e_(h["title"])}: '
-              f'{e_(s.form_id)}</title><style>{_CSS}</style></head><body>'),
-             (f"<h1>{e_(h['title'])}: {e_(s.title)}</h1><p class=meta><code>{e_(s.form_id)}</code>, version "
-              f"{e_(s.version)}</p><p class=meta>{e_(VERSIONS_NOTE.get(lang, VERSIONS_NOTE['en']))}</p>")]
+    h, s, esc = _h(lang), book.schema, html.escape
+    parts = [f'<!doctype html><html lang="{esc(lang)}"><head><meta charset="utf-8">',
+             f"<title>{esc(h['title'])}: {esc(s.form_id)}</title><style>{_CSS}</style></head><body>",
+             f"<h1>{esc(h['title'])}: {esc(s.title)}</h1>",
+             f"<p class=meta><code>{esc(s.form_id)}</code>, version {esc(s.version)}</p>",
+             f"<p class=meta>{esc(VERSIONS_NOTE.get(lang, VERSIONS_NOTE['en']))}</p>"]
     for table, entries in book.tables:
-        parts.append(f"<h2>{e_(h['table'])} <code>{e_(table.name)}</code> ({table.row_count} {e_(h['rows'])})</h2>")
+        parts.append(f"<h2>{esc(h['table'])} <code>{esc(table.name)}</code> "
+                     f"({table.row_count} {esc(h['rows'])})</h2>")
         for e in entries:
-            c = e.column
-            parts.append(f'<div class=entry id="{e_(table.name)}.{e_(c.name)}"><h3><code>{e_(c.name)}</code></h3><ul>')
-            parts += [f"<li>{e_(h['question'])} ({e_(x)}): {e_(c.label(x))}</li>" for x in book.languages]
-            parts.append(f"<li>{e_(h['type'])}: {e_(e.kind)}"
-                         + (f"; {e_(h['group'])}: <code>{e_(e.group_path)}</code>" if e.group_path else "") + "</li>")
-            if e.relevant:
-                parts.append(f"<li>{e_(h['relevant'])}: <code>{e_(e.relevant)}</code></li>")
-            if e.constraint:
-                messages = "; ".join(f"{k}: {v}" for k, v in e.constraint_messages.items())
-                parts.append(f"<li>{e_(h['constraint'])}: <code>{e_(e.constraint)}</code> {e_(messages)}</li>")
-            parts.append(f"<li>{e_(h['required'])}: {e_(h['yes'] if e.required else h['no'])}; {e_(h['answered'])}: "
-                         f"{e.answered}; {e_(h['missing'])}: {e.missing}; {e_(h['versions'])}: "
-                         f"{e_(', '.join(e.versions) or '-')}</li>")
-            for fmt, r in e.names.items():
-                if r.name != c.name:
-                    parts.append(f"<li>{e_(fmt)}: <code>{e_(r.name)}</code> ({e_(r.why)})</li>")
+            name = esc(e.column.name)
+            parts.append(f'<div class=entry id="{esc(table.name)}.{name}"><h3><code>{name}</code></h3><ul>')
+            parts += [f"<li>{esc(head)}: " + (f"<code>{esc(text)}</code>" if code else esc(text)) + "</li>"
+                      for head, text, code in _facts(e, h, book.languages)]
             parts.append("</ul>")
             if e.codes:
-                parts.append(f"<table><tr><th>{e_(h['code'])}</th><th>{e_(h['number'])}</th>"
-                             + "".join(f"<th>{e_(x)}</th>" for x in book.languages) + f"<th>{e_(h['count'])}</th></tr>")
-                parts += ["<tr><td><code>" + e_(k.code) + "</code></td><td>" + ("" if k.number is None else str(k.number))
-                          + "</td>" + "".join(f"<td>{e_(k.labels.get(x, ''))}</td>" for x in book.languages)
-                          + f"<td>{k.count}</td></tr>" for k in e.codes]
+                head = [h["code"], h["number"], *book.languages, h["count"]]
+                parts.append("<table><tr>" + "".join(f"<th>{esc(x)}</th>" for x in head) + "</tr>")
+                parts += ["<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>"
+                          for row in _code_rows(e, book.languages)]
                 parts.append("</table>")
             parts.append("</div>")
     parts.append("</body></html>")
@@ -209,31 +217,33 @@ def write_html(book: Codebook, path: Path, lang: str) -> Path:
 
 
 def write_workbook(book: Codebook, path: Path, lang: str) -> Path:
-    """Sheet `columns` (a row per column), `codes` (a row per code of each column) and the versions note."""
+    """Sheet `columns` (a row per column), `codes` (a row per code of each column) and `about`."""
     from openpyxl import Workbook
 
     from consult.findings.workbook import put
 
-    h = _h(lang)
+    h, languages = _h(lang), book.languages
     workbook = Workbook()
     columns = workbook.active
     columns.title = "columns"
-    head = ["table", "column", *(f"{h['question']} ({x})" for x in book.languages), h["type"], h["group"],
-            h["relevant"], h["constraint"], *(f"{h['constraint']} ({x})" for x in book.languages), h["required"],
-            h["list"], h["answered"], h["missing"], h["versions"], "stata", "spss", "stata/spss: why"]
-    rows: list[list[object]] = [head]
+    rows: list[list[object]] = [[
+        "table", "column", *(f"{h['question']} ({x})" for x in languages), h["type"], h["group"],
+        h["relevant"], h["constraint"], *(f"{h['constraint']} ({x})" for x in languages), h["required"],
+        h["list"],
+        h["answered"], h["missing"], h["versions"], "stata", "spss", "stata/spss: why"]]
     for _, entries in book.tables:
         for e in entries:
             c = e.column
-            rows.append([e.table, c.name, *(c.label(x) for x in book.languages), e.kind, e.group_path, e.relevant,
-                         e.constraint, *(e.constraint_messages.get(x, "") for x in book.languages),
-                         h["yes"] if e.required else h["no"], e.choice_list, e.answered, e.missing,
-                         ", ".join(e.versions), e.names[Format.STATA].name, e.names[Format.SPSS].name,
-                         "; ".join(filter(None, (r.why for r in e.names.values())))])
+            rows.append([
+                e.table, c.name, *(c.label(x) for x in languages), e.kind, e.group_path, e.relevant,
+                e.constraint, *(e.constraint_messages.get(x, "") for x in languages),
+                h["yes"] if e.required else h["no"],
+                e.choice_list, e.answered, e.missing, ", ".join(e.versions), e.names[Format.STATA].name,
+                e.names[Format.SPSS].name, "; ".join(filter(None, (r.why for r in e.names.values())))])
     codes = workbook.create_sheet("codes")
-    code_rows: list[list[object]] = [["table", "column", h["code"], h["number"], *book.languages, h["count"]]]
-    code_rows += [[e.table, e.column.name, k.code, k.number, *(k.labels.get(x, "") for x in book.languages), k.count]
-                  for _, entries in book.tables for e in entries for k in e.codes]
+    code_rows: list[list[object]] = [["table", "column", h["code"], h["number"], *languages, h["count"]]]
+    code_rows += [[e.table, e.column.name, k.code, k.number, *(k.labels.get(x, "") for x in languages),
+                   k.count] for _, entries in book.tables for e in entries for k in e.codes]
     for sheet, data in ((columns, rows), (codes, code_rows)):
         for i, row in enumerate(data, start=1):
             for j, value in enumerate(row, start=1):
@@ -244,7 +254,8 @@ def write_workbook(book: Codebook, path: Path, lang: str) -> Path:
                     put(cell, value)
         sheet.freeze_panes = "C2"
     note = workbook.create_sheet("about")
-    put(note.cell(1, 1), f"{h['title']}: {book.schema.title} ({book.schema.form_id}, version {book.schema.version})")
+    schema = book.schema
+    put(note.cell(1, 1), f"{h['title']}: {schema.title} ({schema.form_id}, version {schema.version})")
     put(note.cell(2, 1), VERSIONS_NOTE.get(lang, VERSIONS_NOTE["en"]))
     workbook.save(path)
     return path

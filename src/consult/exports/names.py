@@ -37,11 +37,11 @@ class Limits:
     letter_first: bool
 
 
-STATA = Limits(28, 80, 32_000, False, frozenset(
-    ["_all", "_b", "byte", "_coef", "_cons", "double", "float", "if", "in", "int", "long", "_n", "_N", "_pi", "_pred", "_rc", "_skip", "strL", "using", "with"]),
-    letter_first=False)
-SPSS = Limits(64, 256, 120, True, frozenset(["ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO", "WITH"]),
-              letter_first=True)
+STATA_RESERVED = frozenset({"_all", "_b", "byte", "_coef", "_cons", "double", "float", "if", "in", "int",
+                            "long", "_n", "_N", "_pi", "_pred", "_rc", "_skip", "strL", "using", "with"})
+SPSS_RESERVED = frozenset({"ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO", "WITH"})
+STATA = Limits(28, 80, 32_000, label_in_bytes=False, reserved=STATA_RESERVED, letter_first=False)
+SPSS = Limits(64, 256, 120, label_in_bytes=True, reserved=SPSS_RESERVED, letter_first=True)
 LIMITS: dict[Format, Limits] = {Format.STATA: STATA, Format.SPSS: SPSS}
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_]+")
 
@@ -58,11 +58,14 @@ def _legal(column: str, limits: Limits) -> tuple[str, str]:
     if name != column:
         why.append("characters outside A-Z, 0-9, _ became _")
     if limits.letter_first and not name[:1].isalpha():
-        name, _ = "v" + name, why.append("a name must start with a letter: `v` prefixed")
+        name = "v" + name
+        why.append("a name must start with a letter: `v` prefixed")
     elif name[:1].isdigit():
-        name, _ = "_" + name, why.append("a name must not start with a digit: `_` prefixed")
+        name = "_" + name
+        why.append("a name must not start with a digit: `_` prefixed")
     if name.upper() in {r.upper() for r in limits.reserved}:
-        name, _ = name + "_", why.append("a reserved word: `_` appended")
+        name += "_"
+        why.append("a reserved word: `_` appended")
     if len(name.encode()) > limits.name_bytes:
         digest = hashlib.sha1(column.encode()).hexdigest()[:4]
         name = f"{name[:limits.name_bytes - 5]}_{digest}"

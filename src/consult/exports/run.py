@@ -82,7 +82,8 @@ class CodebookFiles:
 
 def write_codebooks(database: str | None, build_dir: Path, out: Path, lang: str = "vi",
                     include_quarantined: bool = False, forms: list[str] | None = None) -> list[CodebookFiles]:
-    """`<form_id>.html`, `.xlsx` and `.md` per form in `out`, headings in `lang`, questions in every language."""
+    """`<form_id>-codebook.html`, `.xlsx` and `.md` per form in `out`: headings in `lang`, questions in
+    every language of the form."""
     from .codebook import build_codebook, write_html, write_markdown
     from .codebook import write_workbook as write_codebook_workbook
 

@@ -135,7 +135,7 @@ def value_numbers(column: ExportColumn, values: list[Any]) -> dict[str, int]:
     """The numbers a select_one's codes get in Stata and SPSS, whose value labels need numbers: the codes
     themselves when every code is a whole number, else their position in the list (1, 2, …), then any
     code the data has outside the list, in sorted order."""
-    codes = list(dict.fromkeys(c.name for c in column.choices))  # `allow_choice_duplicates` lists a code twice
+    codes = list(dict.fromkeys(c.name for c in column.choices))  # allow_choice_duplicates: a code twice
     extra = sorted({str(v) for v in values if v is not None} - set(codes))
     if all(c.lstrip("-").isdigit() for c in codes + extra) and len({int(c) for c in codes + extra}) == len(
             codes + extra):
@@ -143,7 +143,8 @@ def value_numbers(column: ExportColumn, values: list[Any]) -> dict[str, int]:
     return {code: n for n, code in enumerate(codes + extra, start=1)}
 
 
-_KINDS: dict[type, Kind] = {Integer: Kind.INTEGER, Float: Kind.DECIMAL, Date: Kind.DATE, UtcDateTime: Kind.DATETIME}
+_KINDS: dict[type, Kind] = {Integer: Kind.INTEGER, Float: Kind.DECIMAL, Date: Kind.DATE,
+                            UtcDateTime: Kind.DATETIME}
 
 
 def _storage_type(reflected: TypeEngine[Any]) -> TypeEngine[Any]:
@@ -154,13 +155,13 @@ def _storage_type(reflected: TypeEngine[Any]) -> TypeEngine[Any]:
         return Date()
     if isinstance(reflected, Integer):
         return Integer()
-    if isinstance(reflected, (Float,)) or reflected.__class__.__name__ in ("REAL", "DOUBLE_PRECISION", "NUMERIC"):
+    if isinstance(reflected, Float) or type(reflected).__name__ in ("REAL", "DOUBLE_PRECISION", "NUMERIC"):
         return Float()
     return Text()
 
 
 def _field_columns(schema: FormSchema, layout: TableLayout) -> list[tuple[ExportColumn, str | None]]:
-    """Each data column of a layout table, with the choices table that feeds a select_multiple's indicators."""
+    """Each data column of a layout table, with the choices table feeding a select_multiple's indicators."""
     fields = {f.key: f for f in schema.fields}
     out: list[tuple[ExportColumn, str | None]] = []
     for column in layout.columns:
@@ -173,7 +174,7 @@ def _field_columns(schema: FormSchema, layout: TableLayout) -> list[tuple[Export
             part = PART_LABELS[column.part]
             labels = {lang: f"{text_in(f.labels, lang, f.name)} ({part})" for lang in schema.languages} or {
                 "": f"{f.name} ({part})"}
-            kind = Kind.TEXT if column.part == "wkt" else Kind.INTEGER if column.part == "points" else Kind.DECIMAL
+            kind = {"wkt": Kind.TEXT, "points": Kind.INTEGER}.get(column.part, Kind.DECIMAL)
             out.append((ExportColumn(column.name, kind, labels, f, column.part), None))
             continue
         choice_list = schema.choices_for(f)
@@ -195,7 +196,8 @@ def _field_columns(schema: FormSchema, layout: TableLayout) -> list[tuple[Export
 def indicator(column: ExportColumn, choice: Choice, languages: list[str], taken: set[str]) -> ExportColumn:
     """`question: choice` in each language, under `<column>_<choice>`, or `<column>__<choice>` when the form
     has a field of that name (`contributions_other` beside the choice `other` of `contributions`)."""
-    labels = {lang: f"{column.label(lang)}: {text_in(choice.labels, lang, choice.name)}" for lang in languages}
+    labels = {lang: f"{column.label(lang)}: {text_in(choice.labels, lang, choice.name)}"
+              for lang in languages}
     code = odata_name(choice.name).lower()
     name, n = f"{column.name}_{code}", 2
     if name in taken:
@@ -258,12 +260,14 @@ class _Reader:
         t, retired = self._table(layout)
         present = set(self.existing.get(layout.name, {}))
         keys = [c for c in layout.key_columns if c in self.tables[layout.key].c]
-        system = [ExportColumn(k, Kind.INTEGER if k == POSITION else Kind.KEY, SYSTEM_LABELS[k]) for k in keys]
+        system = [ExportColumn(k, Kind.INTEGER if k == POSITION else Kind.KEY, SYSTEM_LABELS[k])
+                  for k in keys]
         field_columns = _field_columns(self.schema, layout)
         taken = {c.name for c in system} | {c.name for c, _ in field_columns} | {c.name for c in retired}
         status = VALIDATION_STATUS if VALIDATION_STATUS not in taken else "_" + VALIDATION_STATUS
         if layout.kind is TableKind.FORM:
-            system += [ExportColumn(status, Kind.TEXT, SYSTEM_LABELS[VALIDATION_STATUS])] * self.include_quarantined
+            if self.include_quarantined:
+                system.append(ExportColumn(status, Kind.TEXT, SYSTEM_LABELS[VALIDATION_STATUS]))
             system += [ExportColumn(FORM_VERSION, Kind.TEXT, SYSTEM_LABELS[FORM_VERSION]),
                        ExportColumn(SUBMITTED_AT, Kind.DATETIME, SYSTEM_LABELS[SUBMITTED_AT])]
             taken |= {status, FORM_VERSION, SUBMITTED_AT}
@@ -283,10 +287,11 @@ class _Reader:
         stored = [c.name for c in columns if c.kind not in (Kind.INDICATOR, Kind.FILE) and c.name in present]
         if layout.name in self.existing:
             s = submissions.c
-            order = [t.c[INSTANCE]] if layout.kind is TableKind.FORM else [t.c[INSTANCE], t.c[PARENT], t.c[POSITION]]
+            order = ([s.submission_date, t.c[INSTANCE]] if layout.kind is TableKind.FORM
+                     else [t.c[INSTANCE], t.c[PARENT], t.c[POSITION]])
             query = (select(*(t.c[n] for n in stored), s.validation_status, s.form_version, s.submission_date)
                      .join(submissions, self._filter(t.c[INSTANCE]))
-                     .order_by(*(([s.submission_date] if layout.kind is TableKind.FORM else []) + order)))
+                     .order_by(*order))
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
             n = len(stored)

@@ -58,7 +58,7 @@ def variable_label(c: ExportColumn, lang: str, fmt: Format) -> str:
 
 
 def _labelled(table: ExportTable, fmt: Format, lang: str) -> tuple[Any, dict[str, Any]]:
-    """The DataFrame and pyreadstat's keyword arguments (names, variable and value labels) for Stata or SPSS."""
+    """The DataFrame and pyreadstat's keyword arguments (variable and value labels) for Stata or SPSS."""
     import pandas as pd
 
     limits = LIMITS[fmt]
@@ -72,9 +72,10 @@ def _labelled(table: ExportTable, fmt: Format, lang: str) -> tuple[Any, dict[str
         variable_labels.append(variable_label(c, lang, fmt))
         if c.kind is Kind.SELECT_ONE:
             numbers = value_numbers(c, values)
-            frame[name] = pd.Series([numbers[str(v)] if v is not None else None for v in values], dtype="float64")
-            value_labels[name] = {n: fit_label(c.choice_label(code, lang), limits.value_label, limits.label_in_bytes)
-                                  for code, n in numbers.items()}
+            frame[name] = pd.Series([None if v is None else numbers[str(v)] for v in values], dtype="float64")
+            value_labels[name] = {
+                n: fit_label(c.choice_label(code, lang), limits.value_label, limits.label_in_bytes)
+                for code, n in numbers.items()}
             measure[name] = "nominal"
         elif c.kind in NUMERIC:
             frame[name] = pd.Series(values, dtype="float64")
@@ -149,7 +150,8 @@ def write_parquet(table: ExportTable, path: Path, lang: str) -> Path:
                     "values": json.dumps(_value_labels(c, lang), ensure_ascii=False)}
         fields.append(pa.field(c.name, kind, metadata=metadata))
         arrays.append(pa.array(table.data[c.name], type=kind))
-    schema = pa.schema(fields, metadata={"consult": json.dumps(labels_metadata(table, lang), ensure_ascii=False)})
+    labels = json.dumps(labels_metadata(table, lang), ensure_ascii=False)
+    schema = pa.schema(fields, metadata={"consult": labels})
     pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path)
     return path
 
