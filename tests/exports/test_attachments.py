@@ -68,8 +68,8 @@ def registrations(built_forms: BuiltForms, tmp_path: Path) -> Iterator[Registrat
     database = f"sqlite:///{tmp_path / 'reporting.db'}"
     engine = create_engine_for(database)
     with SandboxServer() as server:
-        settings = CentralSettings(url=server.url, username=server.admin_email, password=server.admin_password,
-                                   project=PROJECT, backoff=0.05)
+        settings = CentralSettings(url=server.url, username=server.admin_email,
+                                   password=server.admin_password, project=PROJECT, backoff=0.05)
         with CentralSession(settings) as central:
             project_id = resolve_project(central, PROJECT)
             deploy_forms(central, project_id, [BuiltForm.load(built_forms.out_dir, FORM)])
@@ -96,6 +96,11 @@ def _run(reg: Registrations, schema, root: Path, calls: list[str] | None = None)
         return sync_attachments(central, reg.engine, reg.project_id, schema, root)
 
 
+def _central_env(reg: Registrations, url: str) -> dict[str, str]:
+    return {**os.environ, "CONSULT_CENTRAL_URL": url, "CONSULT_CENTRAL_USER": reg.server.admin_email,
+            "CONSULT_CENTRAL_PASSWORD": reg.server.admin_password, "CONSULT_CENTRAL_PROJECT": PROJECT}
+
+
 def _rows(engine: Engine) -> dict[str, dict]:
     with engine.connect() as conn:
         return {r.instance_id: dict(r._mapping) for r in conn.execute(select(attachments))}
@@ -111,11 +116,12 @@ def test_photos_land_once_a_missing_one_is_reported_and_a_broken_copy_is_fetched
     assert first.missing == [MissingFile(missing.instance_id, "decision_photo", photo_name)]
     assert (first.submissions, first.downloaded, first.unchanged) == (5, 4, 0)
     rows = _rows(registrations.engine)
-    assert rows[missing.instance_id]["on_central"] == MISSING and rows[missing.instance_id]["stored_path"] is None
+    assert rows[missing.instance_id]["on_central"] == MISSING
+    assert rows[missing.instance_id]["stored_path"] is None
     for interview in sent:
         (name, content), = interview.attachments.items()
         row = rows[interview.instance_id]
-        assert row["on_central"] == PRESENT and row["question"] == "decision_photo" and row["file_name"] == name
+        assert (row["on_central"], row["question"], row["file_name"]) == (PRESENT, "decision_photo", name)
         stored = root / row["stored_path"]
         assert stored.read_bytes() == content and row["size"] == len(content)
         assert stored.parent == root / FORM / interview.instance_id.replace(":", "_"), "a safe folder name"
@@ -140,11 +146,13 @@ def test_photos_land_once_a_missing_one_is_reported_and_a_broken_copy_is_fetched
     assert not list(root.rglob(".part-*")), "a killed download's leftovers are cleared"
     assert {r["on_central"] for r in _rows(registrations.engine).values()} == {PRESENT}
 
-    folder = export_forms(registrations.database, built_forms.out_dir, Format.PARQUET, "vi", tmp_path / "exports",
-                          forms=[FORM])[0].files[0]
+    (export,) = export_forms(registrations.database, built_forms.out_dir, Format.PARQUET, "vi",
+                             tmp_path / "exports", forms=[FORM])
+    folder = export.files[0]
     exported = {r["_instance_id"]: r for r in pq.read_table(folder).to_pylist()}
     rows = _rows(registrations.engine)
-    assert {i: r["decision_photo_file"] for i, r in exported.items()} == {i: r["stored_path"] for i, r in rows.items()}
+    stored_paths = {i: r["stored_path"] for i, r in rows.items()}
+    assert {i: r["decision_photo_file"] for i, r in exported.items()} == stored_paths
 
 
 def test_the_cli_downloads_and_names_the_missing_photos_even_of_a_submission_deleted_since_the_sync(
@@ -153,11 +161,10 @@ def test_the_cli_downloads_and_names_the_missing_photos_even_of_a_submission_del
     with CentralSession(registrations.settings) as central:
         central.request("DELETE", f"projects/{registrations.project_id}/forms/{FORM}/submissions/"
                                   f"{deleted.instance_id}")
-    env = {"CONSULT_CENTRAL_URL": registrations.server.url, "CONSULT_CENTRAL_USER": registrations.server.admin_email,
-           "CONSULT_CENTRAL_PASSWORD": registrations.server.admin_password, "CONSULT_CENTRAL_PROJECT": PROJECT}
     out = tmp_path / "files"
-    args = ["attachments", "--db", registrations.database, "--build-dir", str(built_forms.out_dir), "--out", str(out)]
-    result = CliRunner().invoke(app, args, env={**os.environ, **env})
+    args = ["attachments", "--db", registrations.database, "--build-dir", str(built_forms.out_dir),
+            "--out", str(out)]
+    result = CliRunner().invoke(app, args, env=_central_env(registrations, registrations.server.url))
     assert result.exit_code == 0, result.output
     assert FORM in result.output and registrations.interviews[0].instance_id in result.output
     assert deleted.instance_id in result.output, "reported, not failed"
@@ -195,16 +202,17 @@ def test_a_run_killed_or_cut_off_mid_download_then_rerun_lands_every_photo_once(
     out = tmp_path / "attachments"
     registrations.resend_first_with_photo()
     with FaultProxy(registrations.server.url) as proxy:
-        env = {**os.environ, "CONSULT_CENTRAL_URL": proxy.url, "CONSULT_CENTRAL_USER": registrations.server.admin_email,
-               "CONSULT_CENTRAL_PASSWORD": registrations.server.admin_password, "CONSULT_CENTRAL_PROJECT": PROJECT}
+        env = _central_env(registrations, proxy.url)
+        command = [sys.executable, "-m", "consult.cli", "attachments", "--db", registrations.database,
+                   "--build-dir", str(built_forms.out_dir), "--out", str(out)]
 
         def run() -> subprocess.Popen:
-            return subprocess.Popen([sys.executable, "-m", "consult.cli", "attachments", "--db", registrations.database,
-                                     "--build-dir", str(built_forms.out_dir), "--out", str(out)],
-                                    env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            return subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
 
         process: list[subprocess.Popen] = []
-        killed = Fault("drop", match="/attachments/", skip=2, then=lambda: process[0].send_signal(signal.SIGKILL))
+        killed = Fault("drop", match="/attachments/", skip=2,
+                       then=lambda: process[0].send_signal(signal.SIGKILL))
         proxy.set(killed)
         process.append(run())
         process[0].communicate(timeout=120)
@@ -226,6 +234,7 @@ def test_a_run_killed_or_cut_off_mid_download_then_rerun_lands_every_photo_once(
         _, err = final.communicate(timeout=120)
         assert final.returncode == 0, err.decode()
     photos = {p.name: p.read_bytes() for p in out.rglob("*.jpg")}
-    assert photos == {name: content for i in registrations.interviews for name, content in i.attachments.items()}
+    assert photos == {name: content for i in registrations.interviews
+                      for name, content in i.attachments.items()}
     rows = _rows(registrations.engine)
     assert {r["on_central"] for r in rows.values()} == {PRESENT} and len(rows) == 5

@@ -19,8 +19,9 @@ FORM = "province_consultation"
 
 def _valid_codes(engine: Engine, column: str) -> Counter:
     with engine.connect() as conn:
-        rows = conn.execute(text(f"SELECT t.{column} FROM {FORM} t JOIN submissions s ON s.instance_id = "
-                                 "t._instance_id WHERE s.validation_status = 'valid' AND s.deleted_at IS NULL"))
+        rows = conn.execute(text(
+            f"SELECT t.{column} FROM {FORM} t JOIN submissions s ON s.instance_id = t._instance_id "
+            "WHERE s.validation_status = 'valid' AND s.deleted_at IS NULL"))
         return Counter(r[0] for r in rows)
 
 
@@ -37,12 +38,14 @@ def test_codebook_in_three_formats_with_both_languages_counts_and_versions(
     head, *rows = [[c.value for c in r] for r in book["columns"].iter_rows()]
     columns = {(r[0], r[1]): dict(zip(head, r, strict=True)) for r in rows}
     entry = columns[(FORM, "agency")]
-    assert entry["Question (vi)"] == "Cơ quan" and entry["Question (en)"] == schema.field("agency").labels["en"]
+    assert entry["Question (vi)"] == "Cơ quan"
+    assert entry["Question (en)"] == schema.field("agency").labels["en"]
     assert entry["Answered"] == sum(n for code, n in agency.items() if code is not None)
     assert entry["Missing"] == agency[None]
     assert entry["Versions with the column"] == schema.version
     assert columns[(FORM, "staff_days")]["Constraint"] == schema.field("staff_days").constraint
-    assert columns[(FORM, "staff_days")]["Constraint (vi)"] == schema.field("staff_days").constraint_messages["vi"]
+    staff_days = schema.field("staff_days")
+    assert columns[(FORM, "staff_days")]["Constraint (vi)"] == staff_days.constraint_messages["vi"]
     assert columns[(FORM, "reasons_other")]["Asked when"]
     assert columns[(FORM + "__members", "member_role")]["Group"] == "members"
     shortened = [e for e in columns.values() if e["stata"] != e["column"]]
@@ -55,7 +58,8 @@ def test_codebook_in_three_formats_with_both_languages_counts_and_versions(
         assert number is not None
 
     markdown = (out / f"{FORM}-codebook.md").read_text(encoding="utf-8")
-    assert "### `agency`" in markdown and "Uỷ ban nhân dân tỉnh" in markdown and "Versions with the column" in markdown
+    for said in ("### `agency`", "Uỷ ban nhân dân tỉnh", "Versions with the column"):
+        assert said in markdown
     html = (out / f"{FORM}-codebook.html").read_text(encoding="utf-8")
     assert "<h3><code>priority_topics_cprgs_ard</code></h3>" in html and "Thái Nguyên" in html
     assert "<script>" not in html.split("<style>")[1], "question text and codes are escaped"

@@ -37,14 +37,16 @@ def _db_rows(engine: Engine, table: str, status: str = "= 'valid'") -> dict[str,
     """The live rows of a table straight from SQL, keyed by `_row_id` (repeat) or `_instance_id`."""
     with engine.connect() as conn:
         rows = conn.execute(text(
-            f"SELECT t.* FROM {table} t JOIN submissions s ON s.instance_id = t._instance_id AND s.form_id = :f "
-            f"WHERE s.deleted_at IS NULL AND s.validation_status {status}"), {"f": FORM}).mappings().all()
+            f"SELECT t.* FROM {table} t JOIN submissions s ON s.instance_id = t._instance_id "
+            f"AND s.form_id = :f WHERE s.deleted_at IS NULL AND s.validation_status {status}"),
+            {"f": FORM}).mappings().all()
     return {r.get("_row_id") or r["_instance_id"]: dict(r) for r in rows}
 
 
 def _chosen(engine: Engine, question: str) -> set[tuple[str, str]]:
     with engine.connect() as conn:
-        return {(r[0], r[1]) for r in conn.execute(text(f"SELECT _instance_id, value FROM {FORM}__{question}"))}
+        rows = conn.execute(text(f"SELECT _instance_id, value FROM {FORM}__{question}"))
+        return {(r[0], r[1]) for r in rows}
 
 
 def _export(db: str, built: BuiltForms, fmt: Format, lang: str, out: Path, **options) -> Path:
@@ -58,7 +60,8 @@ def _blank(value: object) -> bool:
 
 @pytest.mark.parametrize(("fmt", "lang"), [(Format.STATA, "vi"), (Format.SPSS, "en")])
 def test_stata_and_spss_read_back_equal_the_database_with_labels_in_the_language(
-        fmt: Format, lang: str, export_db: str, export_engine: Engine, built_forms: BuiltForms, tmp_path: Path):
+        fmt: Format, lang: str, export_db: str, export_engine: Engine, built_forms: BuiltForms,
+        tmp_path: Path):
     schema = built_forms.schema(FORM)
     folder = _export(export_db, built_forms, fmt, lang, tmp_path / "exports")
     read = pyreadstat.read_dta if fmt is Format.STATA else pyreadstat.read_sav
@@ -76,14 +79,17 @@ def test_stata_and_spss_read_back_equal_the_database_with_labels_in_the_language
     limit = 80 if fmt is Format.STATA else 256
     for column in ("interest_level", "cprgs_awareness", "mpi_2215_used", "staff_days"):
         question = schema.field(column).labels[lang]
-        assert labels[column] == (question if len(question.encode() if fmt is Format.SPSS else question) <= limit
-                                  else labels[column][:-1] + "…"), column
+        size = len(question.encode()) if fmt is Format.SPSS else len(question)
+        assert labels[column] == (question if size <= limit else labels[column][:-1] + "…"), column
         assert question.startswith(labels[column].removesuffix("…"))
     agency = schema.choice_lists["agency"]
     for _, row in frame.iterrows():
         stored = db[row[key]]
         assert row["respondent_name"] == (stored["respondent_name"] or "")
-        assert _blank(row["staff_days"]) if stored["staff_days"] is None else row["staff_days"] == stored["staff_days"]
+        if stored["staff_days"] is None:
+            assert _blank(row["staff_days"])
+        else:
+            assert row["staff_days"] == stored["staff_days"]
         assert _blank(row["budget_mvnd"]) if stored["budget_mvnd"] is None else math.isclose(
             row["budget_mvnd"], stored["budget_mvnd"])
         assert row["consultation_date"] == date.fromisoformat(str(stored["consultation_date"])[:10])
@@ -181,11 +187,12 @@ def test_csv_is_utf8_with_bom_labelled_and_formulas_stay_text(export_db: str, ex
     with (folder / f"{FORM}_labels.csv").open(encoding="utf-8-sig", newline="") as handle:
         labels = list(csv.DictReader(handle))
     assert {"variable": "agency", "label": "Cơ quan", "value": "", "value_label": ""} in labels
-    assert {"variable": "agency", "label": "", "value": "ppc", "value_label": "Uỷ ban nhân dân tỉnh"} in labels
+    assert {"variable": "agency", "label": "", "value": "ppc", "value_label": "Uỷ ban nhân dân tỉnh"} in \
+        labels
 
 
-def test_excel_workbook_has_a_sheet_per_table_labels_and_inert_formulas(export_db: str, built_forms: BuiltForms,
-                                                                       field_data: Fieldwork, tmp_path: Path):
+def test_excel_workbook_has_a_sheet_per_table_labels_and_inert_formulas(
+        export_db: str, built_forms: BuiltForms, field_data: Fieldwork, tmp_path: Path):
     folder = _export(export_db, built_forms, Format.XLSX, "en", tmp_path / "exports")
     book = load_workbook(folder / f"{FORM}.xlsx")
     assert book.sheetnames == [FORM, "members", "labels"]
@@ -202,7 +209,8 @@ def test_excel_workbook_has_a_sheet_per_table_labels_and_inert_formulas(export_d
 
 def test_quarantined_submissions_come_with_their_status_when_asked(export_db: str, export_engine: Engine,
                                                                    built_forms: BuiltForms, tmp_path: Path):
-    folder = _export(export_db, built_forms, Format.PARQUET, "vi", tmp_path / "exports", include_quarantined=True)
+    folder = _export(export_db, built_forms, Format.PARQUET, "vi", tmp_path / "exports",
+                     include_quarantined=True)
     rows = pq.read_table(folder / f"{FORM}.parquet").to_pylist()
     everything = _db_rows(export_engine, FORM, "IN ('valid', 'quarantined')")
     quarantined = _db_rows(export_engine, FORM, "= 'quarantined'")
@@ -211,8 +219,8 @@ def test_quarantined_submissions_come_with_their_status_when_asked(export_db: st
 
 
 def test_long_names_are_shortened_uniquely_and_the_same_on_every_run():
-    columns = ["preferred_activities_dialogue_meetings", "preferred_activities_dialogue_meetingz", "_instance_id",
-               "in", "with", "2x"]
+    columns = ["preferred_activities_dialogue_meetings", "preferred_activities_dialogue_meetingz",
+               "_instance_id", "in", "with", "2x"]
     stata = variable_names(columns, Format.STATA)
     spss = variable_names(columns, Format.SPSS)
     assert len({r.name for r in stata.values()}) == len(columns)
@@ -264,8 +272,8 @@ def test_every_form_exports_in_every_format(export_db: str, built_forms: BuiltFo
     assert {"contributions_other", "contributions__other"} <= set(frame.columns)
 
 
-def test_a_column_an_earlier_form_version_added_is_exported_not_dropped(export_db: str, built_forms: BuiltForms,
-                                                                        tmp_path: Path):
+def test_a_column_an_earlier_form_version_added_is_exported_not_dropped(
+        export_db: str, built_forms: BuiltForms, tmp_path: Path):
     import shutil
 
     from sqlalchemy import create_engine
@@ -275,11 +283,12 @@ def test_a_column_an_earlier_form_version_added_is_exported_not_dropped(export_d
     engine = create_engine(f"sqlite:///{copy}")
     with engine.begin() as conn:
         conn.execute(text(f"ALTER TABLE {FORM} ADD COLUMN old_score FLOAT"))
-        first = conn.execute(text(f"SELECT t._instance_id FROM {FORM} t JOIN submissions s ON s.instance_id = "
-                                  "t._instance_id WHERE s.validation_status = 'valid' AND s.deleted_at IS NULL "
-                                  "LIMIT 1")).scalar_one()
+        first = conn.execute(text(
+            f"SELECT t._instance_id FROM {FORM} t JOIN submissions s ON s.instance_id = t._instance_id "
+            "WHERE s.validation_status = 'valid' AND s.deleted_at IS NULL LIMIT 1")).scalar_one()
         conn.execute(text(f"UPDATE {FORM} SET old_score = 2.5 WHERE _instance_id = :i"), {"i": first})
-        conn.execute(text("UPDATE submissions SET form_version = '2004010101' WHERE instance_id = :i"), {"i": first})
+        conn.execute(text("UPDATE submissions SET form_version = '2004010101' WHERE instance_id = :i"),
+                     {"i": first})
     engine.dispose()
     folder = _export(f"sqlite:///{copy}", built_forms, Format.STATA, "en", tmp_path / "exports")
     frame, meta = pyreadstat.read_dta(str(folder / f"{FORM}.dta"))
@@ -290,7 +299,8 @@ def test_a_column_an_earlier_form_version_added_is_exported_not_dropped(export_d
 
     from consult.exports import write_codebooks
 
-    (book,) = write_codebooks(f"sqlite:///{copy}", built_forms.out_dir, tmp_path / "codebook", "en", forms=[FORM])
+    (book,) = write_codebooks(f"sqlite:///{copy}", built_forms.out_dir, tmp_path / "codebook", "en",
+                              forms=[FORM])
     sheet = load_workbook(book.workbook)["columns"]
     head, *rows = [[c.value for c in r] for r in sheet.iter_rows()]
     entry = next(dict(zip(head, r, strict=True)) for r in rows if r[1] == "old_score")

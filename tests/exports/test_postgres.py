@@ -16,8 +16,9 @@ from ..findings.conftest import Fieldwork, load_fieldwork
 FORM = "province_consultation"
 
 
-def test_exports_from_postgres_equal_those_from_sqlite(postgres_db_url: str, export_db: str, field_data: Fieldwork,
-                                                       built_forms: BuiltForms, tmp_path: Path):
+def test_exports_from_postgres_equal_those_from_sqlite(postgres_db_url: str, export_db: str,
+                                                       field_data: Fieldwork, built_forms: BuiltForms,
+                                                       tmp_path: Path):
     engine = create_engine_for(postgres_db_url)
     load_fieldwork(engine, field_data)
     engine.dispose()
