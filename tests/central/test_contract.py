@@ -8,22 +8,29 @@ value types, recursively). Scalar values must be equal too, except where they mu
 differ: the keys in VOLATILE_KEYS, timestamps, and URLs once host, port, tokens and
 skiptokens are normalised. OpenRosa and form XML must be equal after that normalisation.
 CSV files (plain and in zips) must have the recorded header and line count, and the recorded
-lines must be equal but for `SubmissionDate` and `SubmitterID`.
+lines must be equal but for `SubmissionDate` and `SubmitterID` (entity lists: `__createdAt`,
+`__creatorId` and a non-empty `__updatedAt`).
 
 The recording lives in the repository (tests/central/contract, see its README); a missing copy
 fails the collection instead of skipping. `CENTRAL_CONTRACT_DIR` points the replay at another copy.
 
-The replay selects its steps explicitly (REPLAYED_STEPS, REPLAYED_FILES): steps 1–19 (forms, submissions, OData, CSV,
-edits, deletion, media) and step 26 (names and types of every XLSForm question type, nested
-repeats), plus 27-01, the later half of step 26's `splitSelectMultiples` story. Steps 20–25, 27
-(from 27-02) and 28 are entity lists (datasets), which the sandbox does not serve yet: they stay out
-of the replay until it does.
+The replay selects its steps explicitly (REPLAYED_STEPS, REPLAYED_FILES): all of them, steps 1–28:
+forms, submissions, OData, CSV, edits, deletion, media (1–19), entity lists (20–25: datasets,
+approval, the entities REST API, CSVs, update forms and conflicts, follow-up forms, errors), names
+and types of every XLSForm question type with nested repeats (26), entity seeding by API (27) and
+entities from repeats (28).
 
-Steps 26–27 were recorded on fresh servers, so the replay maps their project and app user anew,
-and makes the app user the recorder made without recording it (APP_USER_MADE_UNRECORDED).
-Central fills the values behind `splitSelectMultiples` in its background worker; the sandbox has
-one too, and, as in Central's own tests, the replay runs it only where the recording shows that it
-had run (WORKER_RAN_BEFORE).
+Steps 26–28 were recorded on fresh servers, so the replay maps their projects and app users anew,
+and makes the app users the recorder made without recording it (APP_USER_MADE_UNRECORDED); the two
+other calls it made unrecorded (a PATCH before 22-14, an assignment before 23-04) are replayed from
+UNRECORDED_CALLS. Central does its asynchronous work (the values behind `splitSelectMultiples`, and
+entities from submissions and approvals) in its background worker; the sandbox has one too, and,
+as in Central's own tests, the replay runs it only where the recording shows that it had run
+(WORKER_RAN_BEFORE). Entity uuids the server chose (an API create without uuid, a bulk create) are
+mapped to the recorded ones by label; filter times the recorder picked between two events are
+mapped to the same moment in the replay (TIMES_CHOSEN_BEFORE); an entity list's manifest hash
+follows its content and is not compared; the entities one worker run makes from two submissions
+come in Central's parallel order, so those lists are compared in uuid order (UNORDERED).
 """
 
 from __future__ import annotations
@@ -585,10 +592,11 @@ def test_exchange(replay: Replay, exchange: dict[str, Any]) -> None:
 
 
 def test_replayed_count(replay: Replay) -> None:
-    """Every selected exchange replays and passes (none are skipped), step 26 included."""
+    """Every selected exchange replays and passes (none are skipped), steps 20–28 included."""
     if len(replay.results) < len(ALL):
         pytest.skip("only part of the recording was replayed (a -k selection)")
     passed = sorted(name for name, r in replay.results.items() if r == "passed")
     print(f"\nreplayed and passing: {len(passed)} of {len(ALL)}")
     assert len(passed) == len(ALL) - len(SKIPPED)
     assert sum(name.startswith("26-") for name in passed) == 40
+    assert sum(name[:2] in {"20", "21", "22", "23", "24", "25", "27", "28"} for name in passed) == 146
