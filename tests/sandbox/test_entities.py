@@ -193,3 +193,32 @@ def test_each_repeat_row_makes_one_entity(manual: SandboxServer) -> None:
         {"name": "Focal team entity test", "xmlFormId": "focal_team_entity_test", "repeatPath": "/member/"}]
     feed = project.call("GET", f"/v1/projects/{project.id}/datasets/focal_points.svc/Entities").json()["value"]
     assert {row["role"] for row in feed} == {"lead", "member"}
+
+
+def test_pyodk_entity_calls(tmp_path: Any) -> None:
+    """pyodk's `entity_lists` and `entities` (what `consult` uses) against the sandbox."""
+    from pyodk.client import Client
+
+    with SandboxServer(data_dir=tmp_path / "data", admin_password=PASSWORD, worker_interval=0) as server:
+        project = Project(server, "pyodk")
+        project.publish("focal_point_entity_test")
+        config = tmp_path / "pyodk_config.toml"
+        config.write_text(f'[central]\nbase_url = "{server.url}"\nusername = "{server.admin_email}"\n'
+                          f'password = "{PASSWORD}"\ndefault_project_id = {project.id}\n')
+        with Client(config_path=config, cache_path=tmp_path / "pyodk_cache.toml") as client:
+            assert [d.name for d in client.entity_lists.list()] == ["focal_points"]
+            made = client.entities.create(label="Đặng Thu Hà - thanh_hoa", entity_list_name="focal_points",
+                                          data={"full_name": "Đặng Thu Hà", "province": "thanh_hoa"})
+            assert made.currentVersion.version == 1
+            client.entities.create_many(
+                data=[{"label": "Võ Văn Tám - an_giang", "full_name": "Võ Văn Tám", "province": "an_giang"}],
+                entity_list_name="focal_points", create_source="seed.csv")
+            changed = client.entities.update(uuid=made.uuid, entity_list_name="focal_points", base_version=1,
+                                             data={"phone": "+84 237 000 111"})
+            assert changed.currentVersion.version == 2
+            assert sorted(e.currentVersion.label for e in client.entities.list(entity_list_name="focal_points")) == [
+                "Võ Văn Tám - an_giang", "Đặng Thu Hà - thanh_hoa"]
+            table = client.entities.get_table(entity_list_name="focal_points", filter="__system/updatedAt ne null")
+            assert [(r["__id"], r["phone"]) for r in table["value"]] == [(made.uuid, "+84 237 000 111")]
+            assert client.entities.delete(uuid=made.uuid, entity_list_name="focal_points")
+            assert len(client.entities.list(entity_list_name="focal_points")) == 1

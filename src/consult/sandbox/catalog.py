@@ -208,7 +208,7 @@ def _carry_attachments(store: Store, from_def_id: int | None, to_def_id: int) ->
     if from_def_id is None:
         return
     store.execute(
-        "UPDATE form_attachments AS fa SET blob_id = old.blob_id, updated_at = old.updated_at "
+        "UPDATE form_attachments AS fa SET blob_id = old.blob_id, updated_at = old.updated_at, dataset_id = NULL "
         "FROM form_attachments AS old WHERE old.form_def_id = ? AND old.name = fa.name "
         "AND fa.form_def_id = ? AND old.blob_id IS NOT NULL",
         from_def_id,
@@ -348,7 +348,8 @@ def upload_attachment(
     with store.transaction():
         blob_id = blobs.put(data, content_type)
         store.execute(
-            "UPDATE form_attachments SET blob_id = ?, updated_at = ? WHERE form_def_id = ? AND name = ?",
+            "UPDATE form_attachments SET blob_id = ?, updated_at = ?, dataset_id = NULL "
+            "WHERE form_def_id = ? AND name = ?",
             blob_id,
             now(),
             def_id,

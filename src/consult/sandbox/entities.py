@@ -786,8 +786,11 @@ def process_submission(store: Store, submission_def_id: int, actor_id: int | Non
     """Make or update the entities a submission version declares, once; failures are `entity.error`.
 
     The caller decides whether approval allows it (`force` skips the check, for `?convert=true`)."""
-    if store.one("SELECT 1 FROM entity_submissions WHERE submission_def_id = ?", submission_def_id):
-        return
+    if store.one(
+        "SELECT 1 FROM submission_defs d WHERE d.id = ? AND EXISTS (SELECT 1 FROM dataset_sources s WHERE "
+        "s.form_def_id = d.form_def_id) AND NOT EXISTS (SELECT 1 FROM entity_submissions e WHERE "
+        "e.submission_def_id = d.id)", submission_def_id) is None:
+        return  # its form version declares no entity list, or the work is done
     row = store.one(
         "SELECT d.*, s.review_state, s.form_id, s.id AS sub_id, f.project_id, fd.xml AS form_xml "
         "FROM submission_defs d JOIN submissions s ON s.id = d.submission_id JOIN forms f ON f.id = s.form_id "

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import directory, entities
+from .. import directory, entities, problems
 from ..odata import (
     ODataError,
     compile_filter,
@@ -209,9 +209,12 @@ async def entities_csv(request: Request) -> Response:
 
 
 async def integrity(request: Request) -> Response:
-    current_actor(request)
+    """What Collect asks, with its app-user key, to drop entities deleted since its last download."""
+    actor = current_actor(request)
     store = sandbox(request).store
     dataset = _dataset(request)
+    if actor.is_app_user and actor.project_id != dataset["project_id"]:
+        raise problems.insufficient_rights()
     ids = request.query_params.get("id")
     body = entities.integrity_xml(store, dataset, ids.split(",") if ids is not None else None)
     return body_response(body.encode(), TEXT_XML_TYPE, request.method, extra=dict(OPENROSA_HEADERS))
