@@ -172,6 +172,8 @@ def test_bulk_create_is_all_or_nothing_and_the_csv_etag_follows_changes(manual: 
     assert project.entities() == []
     project.call("POST", f"{project.list}/entities", json={"entities": [good], "source": source})
     (entity,) = project.entities()
+    extended = project.call("GET", f"/v1/projects/{project.id}/datasets", headers={"X-Extended-Metadata": "true"})
+    assert [(d["name"], d["entities"], d["conflicts"]) for d in extended.json()] == [("focal_points", 1, 0)]
     first = project.call("GET", f"{project.list}/entities.csv")
     assert first.text.splitlines()[1].startswith(f"{entity['uuid']},Bùi Văn Lâm - an_giang,Bùi Văn Lâm,,,+84 1,")
     etag = first.headers["ETag"]

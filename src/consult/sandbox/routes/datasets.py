@@ -60,7 +60,10 @@ async def list_datasets(request: Request) -> Response:
     project_id = int_param(request, "project_id")
     directory.get_project(store, project_id)
     rows = store.all("SELECT * FROM datasets WHERE project_id = ? ORDER BY name", project_id)
-    return json_response([entities.dataset_summary_json(r) for r in rows], request.method)
+    extended = is_extended(request)
+    body = [entities.dataset_summary_json(r) | (entities.dataset_stats(store, r["id"]) if extended else {})
+            for r in rows]
+    return json_response(body, request.method)
 
 
 async def create_dataset(request: Request) -> Response:
