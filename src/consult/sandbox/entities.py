@@ -28,6 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 from . import directory, problems
+from .odata import CentralProblem
 from .problems import Problem
 from .store import Store, now
 from .xform import XFormDefinition, XmlElement, _find_chain, _parse_xml, _strip_ns, parse_submission
@@ -824,7 +825,7 @@ def process_submission(store: Store, submission_def_id: int, actor_id: int | Non
                 continue
             try:
                 _apply(store, dataset, declaration, container, entity_el, row, actor_id, event_id, stamp)
-            except Problem as problem:
+            except CentralProblem as problem:  # the submission stays; the failure is an audit (25-02)
                 _audit(store, row["submitter_id"], "entity.error", None, {
                     "problem": {"problemCode": problem.code, "problemDetails": problem.details},
                     "errorMessage": problem.message, "submissionId": row["sub_id"],
