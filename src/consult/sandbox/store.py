@@ -254,7 +254,7 @@ CREATE TABLE IF NOT EXISTS entity_defs (
 );
 CREATE INDEX IF NOT EXISTS entity_defs_by_entity ON entity_defs (entity_id, version);
 CREATE TABLE IF NOT EXISTS entity_submissions ( -- submission versions whose entity work is done
-  submission_def_id INTEGER PRIMARY KEY REFERENCES submission_defs(id)
+  submission_def_id INTEGER PRIMARY KEY  -- no foreign key: a purged submission leaves its entities
 );
 """
 
