@@ -211,7 +211,12 @@ def sync(
     from consult.warehouse.database import create_engine_for, database_url
 
     CentralSettings.load(central_config)  # a configuration or URL mistake is said before anything starts
-    create_engine_for(database_url(db)).dispose()
+    engine = create_engine_for(database_url(db))
+    try:
+        if engine.dialect.name != "sqlite":
+            engine.connect().close()
+    finally:
+        engine.dispose()
     claim(reports, option="--reports")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -44,6 +44,10 @@ def _central(exc: BaseException) -> str | None:
                 "and CONSULT_CENTRAL_PASSWORD (or username and password in the pyodk config)")
     if exc.status == 401:
         return f"ODK Central no longer accepts this session ({where}: HTTP 401): it expired or was revoked; run again"
+    if exc.status in (404, 405, 501) and exc.code is None:
+        return (f"{where} answered HTTP {exc.status} without Central's error JSON: the server does not know this "
+                "API call; is it ODK Central, of a version that has it (consult is checked against Central's "
+                "backend of August 2026)?")
     if exc.status == 403:
         return (f"the Central user may not do this ({where}: HTTP 403: {exc.reason}): ask a Central administrator "
                 "for a role on the project")
