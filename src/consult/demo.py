@@ -80,6 +80,7 @@ def run_demo(workdir: Path, forms_dir: Path = Path("forms"), seed: int = 2004, l
     started = time.perf_counter()
     check_demo(forms_dir, lang)
     claim(workdir, option="--workdir", empty=True)
+    reports_dir = claim(workdir / "reports", option="--reports")
     build_dir = workdir / "forms"
     schemas = _build(forms_dir, build_dir, say)
     database_url = f"sqlite:///{(workdir / 'reporting.db').resolve()}"
@@ -102,11 +103,11 @@ def run_demo(workdir: Path, forms_dir: Path = Path("forms"), seed: int = 2004, l
                        device_id=f"collect:{team.app_user_id}")
         mistakes = sum(1 for i in interviews if i.mistake)
         say(f"the enumerators sent {len(interviews)} interviews ({mistakes} with a deliberate mistake)")
-        summaries = _sync(settings, build_dir, database_url, workdir / "reports")
+        summaries = _sync(settings, build_dir, database_url, reports_dir)
     result = DemoResult(build_dir, sheet, database_url, len(interviews), mistakes, summaries,
                         workdir / "sandbox", server.admin_email)
-    result.reports = _findings(database_url, schemas, lang, workdir / "reports")
-    result.reports["data docs"] = workdir / "reports" / "validation" / "index.html"
+    result.reports = _findings(database_url, schemas, lang, reports_dir)
+    result.reports["data docs"] = reports_dir / "validation" / "index.html"
     result.seconds = time.perf_counter() - started
     return result
 
