@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from consult.cli_errors import USAGE, UserMistake, reported
@@ -117,7 +118,7 @@ def forms_build(files: Files = None, forms_dir: FormsDir = Path("forms"), out: O
     if failed or not all(r.ok for r in reports):
         errors.print(f"[red]{failed} error(s); forms with errors were not written")
         raise typer.Exit(1)
-    console.print(f"XForms and FormSchemas written to [bold]{out.resolve()}[/bold]")
+    console.print(f"XForms and FormSchemas written to [bold]{escape(str(out.resolve()))}[/bold]", soft_wrap=True)
 
 
 CentralConfigFile = Annotated[Path | None, typer.Option(
@@ -182,7 +183,8 @@ def teams(
         table.add_row(item.team.name, f"{item.app_user_id}{' (new)' if item.created else ''}",
                       ", ".join(item.team.forms), ", ".join(item.assigned) or "-")
     console.print(table)
-    console.print(f"QR codes: [bold]{sheet.sheet.resolve()}[/bold] (credentials: print, hand out, do not share)")
+    console.print(f"QR codes: [bold]{escape(str(sheet.sheet.resolve()))}[/bold] (credentials: print, hand out, "
+                  "do not share)", soft_wrap=True)
 
 
 @app.command()
@@ -239,7 +241,8 @@ def sync(
                                      reports_dir=str(reports), page_size=page_size, progress=show)
     console.print(_sync_table(summaries))
     if (reports / "validation" / "index.html").is_file():
-        console.print(f"Data Docs: [bold]{(reports / 'validation' / 'index.html').resolve()}[/bold]")
+        console.print(f"Data Docs: [bold]{escape(str((reports / 'validation' / 'index.html').resolve()))}[/bold]",
+                      soft_wrap=True)
 
 
 SYNC_COUNTS = ("pulled", "new", "updated", "deleted", "purged", "valid", "quarantined", "written_back")
@@ -249,7 +252,7 @@ def _fits(table: Table) -> bool:
     return console.measure(table, options=console.options.update_width(10_000)).maximum <= console.width
 
 
-def _sync_table(summaries: list, counts: tuple[str, ...] = SYNC_COUNTS, seconds: bool = True) -> Table:
+def _sync_table(summaries: list, counts: tuple[str, ...] = SYNC_COUNTS, seconds: bool = True) -> RenderableType:
     """One row per form when the terminal is wide enough; else one row per count and a column per form
     (numbered, named under the table), so on 80 columns no name or number is cut."""
     names = [s.form_id + (" (not modified)" if s.not_modified else "") for s in summaries]
@@ -264,22 +267,22 @@ def _sync_table(summaries: list, counts: tuple[str, ...] = SYNC_COUNTS, seconds:
     if _fits(wide):
         return wide
     legend = "\n".join(f"{i}  {name}" for i, name in enumerate(names, 1))
-    tall = Table(title="sync", caption=legend, caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    tall = Table(title="sync", box=box.SIMPLE_HEAD, pad_edge=False)
     tall.add_column("form", no_wrap=True)
     for i in range(1, len(names) + 1):
         tall.add_column(str(i), justify="right", no_wrap=True)
     for j, header in enumerate(headers):
         tall.add_row(header, *(row[j] for row in values))
     if _fits(tall):
-        return tall
+        return Group(tall, Text(legend))
     short = {"updated": "upd", "deleted": "del", "quarantined": "quar", "written back": "back", "seconds": "s"}
     legend += "\n" + ", ".join(f"{short[h]}: {h}" for h in headers if h in short)
-    rows = Table(title="sync", caption=legend, caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    rows = Table(title="sync", box=box.SIMPLE_HEAD, pad_edge=False)
     for header in ("#", *headers):
         rows.add_column(short.get(header, header), justify="right", overflow="fold")
     for i, row in enumerate(values, 1):
         rows.add_row(str(i), *row)
-    return rows
+    return Group(rows, Text(legend))
 
 
 @app.command()
