@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from consult.central import CentralSession
 
 
-
 class ConsultGroup(TyperGroup):
     """Every command runs inside `reported`: a mistake is one line and exit 1, a bug a traceback."""
 
@@ -42,9 +41,11 @@ app.add_typer(forms_app, name="forms")
 console = Console()
 errors = Console(stderr=True)
 
+
 @app.callback()
-def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and every log line, "
-                                             "for a bug report.")] = False) -> None:
+def main(debug: Annotated[bool, typer.Option(
+        "--debug", help="On a failure, show its traceback and the log lines of Prefect, pyodk and GX too, "
+                        "for a bug report.")] = False) -> None:
     """The ISG consultation pipeline: forms, Central, sync, findings."""
 
 
@@ -111,8 +112,7 @@ def forms_build(files: Files = None, forms_dir: FormsDir = Path("forms"), out: O
     """Lint, then write `<form_id>.xml`, `<form_id>.schema.json` and the media into --out."""
     sources = FormSources(forms_dir)
     started = time.perf_counter()
-    paths = _select(files, sources)
-    reports = build_forms(paths, sources.media_dir, claim(out, option="--out"))
+    reports = build_forms(_select(files, sources), sources.media_dir, claim(out, option="--out"))
     failed = _print_issues(reports)
     console.print(_summary(reports, f"build: {time.perf_counter() - started:.1f} s"))
     if failed or not all(r.ok for r in reports):

@@ -132,8 +132,8 @@ class CentralSession:
             response = self.http.request(method, url, **kwargs)
         except PyODKError as exc:
             raise _login_error(exc, method, url) from None
-        except requests.JSONDecodeError:
-            raise CentralError("POST", self.url("sessions"), None, NOT_JSON) from None
+        except requests.JSONDecodeError:  # pyodk reads the login's answer only when it is a 200
+            raise CentralError("POST", self.url("sessions"), 200, NOT_JSON) from None
         except requests.RequestException as exc:
             raise CentralError(method, url, None, f"{exc.__class__.__name__} after {self.settings.retries} "
                                                   "retries") from None
