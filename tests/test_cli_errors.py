@@ -294,6 +294,20 @@ def test_many_forms_still_fit_80_columns() -> None:
     assert "workshop_evaluation_7" in text_out and "123456" in text_out and "…" not in text_out
 
 
+def test_the_build_summary_fits_80_columns_with_every_form_id_whole(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from consult.cli import app
+
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["forms", "build", "--out", str(tmp_path / "forms")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines if not line.startswith("XForms and FormSchemas written")) <= 80
+    for form_id in FORM_IDS:
+        assert any(line.split()[:1] == [form_id] for line in lines), result.output
+    assert "provinces.csv" in result.output
+
+
 # --- a server that is not Central ----------------------------------------------------------------
 
 class NotCentral:

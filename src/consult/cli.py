@@ -73,20 +73,39 @@ def _print_issues(reports: list[FormReport]) -> int:
     return count
 
 
-def _summary(reports: list[FormReport], title: str) -> Table:
-    table = Table(title=title)
-    for column in ("form_id", "version", "questions", "repeats", "lists", "media", "status"):
-        table.add_column(column, overflow="fold")
+def _fits(table: Table) -> bool:
+    return console.measure(table, options=console.options.update_width(10_000)).maximum <= console.width
+
+
+def _summary(reports: list[FormReport], title: str) -> RenderableType:
+    """One row per form; on a narrow terminal the media files go under the table, so no form id is cut."""
+    rows, media = [], {}
     for report in reports:
         schema = report.compiled.schema if report.compiled else None
         status = "[green]ok" if report.ok else "[red]errors"
         if schema:
             questions = sum(1 for f in schema.fields if not f.metadata and f.kind != "calculate")
-            table.add_row(schema.form_id, schema.version, str(questions),
-                          str(len(schema.repeats)), str(len(schema.choice_lists)), ", ".join(schema.media), status)
+            rows.append((schema.form_id, schema.version, str(questions), str(len(schema.repeats)),
+                         str(len(schema.choice_lists)), ", ".join(schema.media), status))
+            for name in schema.media:
+                media.setdefault(name, []).append(schema.form_id)
         else:
-            table.add_row(report.path.name, "", "", "", "", "", status)
-    return table
+            rows.append((report.path.name, "", "", "", "", "", status))
+    table = Table(title=title)
+    for column in ("form_id", "version", "questions", "repeats", "lists", "media", "status"):
+        table.add_column(column, no_wrap=column != "media")
+    for row in rows:
+        table.add_row(*row)
+    if _fits(table):
+        return table
+    narrow = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("form_id", "version", "questions", "repeats", "lists", "status"):
+        narrow.add_column(column, no_wrap=True, justify="left" if column == "form_id" else "right")
+    for row in rows:
+        narrow.add_row(*row[:5], row[6])
+    if not media:
+        return narrow
+    return Group(narrow, Text("media: " + "; ".join(f"{name} ({', '.join(forms)})" for name, forms in media.items())))
 
 
 @forms_app.command("lint")
@@ -246,10 +265,6 @@ def sync(
 
 
 SYNC_COUNTS = ("pulled", "new", "updated", "deleted", "purged", "valid", "quarantined", "written_back")
-
-
-def _fits(table: Table) -> bool:
-    return console.measure(table, options=console.options.update_width(10_000)).maximum <= console.width
 
 
 def _sync_table(summaries: list, counts: tuple[str, ...] = SYNC_COUNTS, seconds: bool = True) -> RenderableType:
