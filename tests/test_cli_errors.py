@@ -82,6 +82,15 @@ def test_a_mistyped_project_name_says_which_projects_exist(prefect_api, central:
     assert f"(projects: {PROJECT} (id " in line
 
 
+def test_a_wrong_password_in_the_sync_flow_is_said_once(prefect_api, central: SandboxServer,
+                                                        built_forms: BuiltForms, tmp_path: Path) -> None:
+    code, output = consult("sync", "--build-dir", str(built_forms.out_dir), "--db", f"sqlite:///{tmp_path / 'r.db'}",
+                           "--reports", str(tmp_path / "reports"), **prefect_env(),
+                           **central_env(central, CONSULT_CENTRAL_PASSWORD="not-the-password"))
+    line = one_line(output)
+    assert code == 1 and "refused the login" in line and "not-the-password" not in line
+
+
 def test_a_wrong_password_is_a_refused_login_not_no_response(central: SandboxServer,
                                                             built_forms: BuiltForms) -> None:
     code, output = consult("deploy", "--build-dir", str(built_forms.out_dir),
