@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -320,15 +321,16 @@ def demo(
     for name, path in {"XForms": result.xforms, "QR sheet": result.qr_sheet, **result.reports}.items():
         console.print(f"  {name:10} [bold]{escape(str(path.resolve()))}[/bold]", soft_wrap=True)
     console.print(f"  {'database':10} [bold]{escape(result.database_url)}[/bold]", soft_wrap=True)
+    program = shlex.quote(sys.argv[0]) if Path(sys.argv[0]).name == "consult" else "consult"  # .venv/bin/consult
     reports = shlex.quote(str(workdir / "reports"))
     db, build = shlex.quote(result.database_url), shlex.quote(str(result.xforms))
     central = (f"CONSULT_CENTRAL_URL=http://127.0.0.1:8383 CONSULT_CENTRAL_USER={shlex.quote(result.central_user)} "
                f"CONSULT_CENTRAL_PASSWORD={DEFAULT_ADMIN_PASSWORD} CONSULT_CENTRAL_PROJECT={shlex.quote(PROJECT)}")
     console.print("The pipeline's commands on the demo's database (the sync needs the demo's Central: "
                   "start it in a second terminal with the first line):", soft_wrap=True)
-    for line in (f"consult sandbox --data-dir {shlex.quote(str(result.sandbox_dir))} --port 8383",
-                 f"{central} consult sync --db {db} --build-dir {build} --reports {reports}",
-                 f"consult report --db {db} --build-dir {build} --lang en --out {reports}"):
+    for line in (f"{program} sandbox --data-dir {shlex.quote(str(result.sandbox_dir))} --port 8383",
+                 f"{central} {program} sync --db {db} --build-dir {build} --reports {reports}",
+                 f"{program} report --db {db} --build-dir {build} --lang en --out {reports}"):
         console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
 
 
