@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 import typer
 
 USAGE = 2
@@ -152,25 +152,33 @@ _QUIET = {
 }
 
 
-def quiet_logs() -> None:
-    """At the default level the console shows the command's own output, warnings, and nothing else.
+@contextmanager
+def quiet_logs() -> Iterator[None]:
+    """While a command runs at the default level, the console shows its own output, warnings, and nothing else.
 
     Logger filters (not handler filters) because Prefect replaces the handlers when it is imported;
-    pyodk logs every error it then raises, with a traceback, and we raise it again as a CentralError."""
-    for name, quiet in _QUIET.items():
-        logger = logging.getLogger(name)
-        if quiet not in logger.filters:
-            logger.addFilter(quiet)
-    logging.getLogger("pyodk").setLevel(logging.CRITICAL)
+    pyodk logs every error it then raises, with a traceback, and we raise it again as a CentralError.
+    Everything is put back afterwards, for a caller that runs commands in its own process (tests)."""
+    loggers = [(logging.getLogger(name), quiet) for name, quiet in _QUIET.items()]
+    for logger, quiet in loggers:
+        logger.addFilter(quiet)
+    pyodk = logging.getLogger("pyodk")
+    level = pyodk.level
+    pyodk.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        pyodk.setLevel(level)
+        for logger, quiet in loggers:
+            logger.removeFilter(quiet)
 
 
 @contextmanager
 def reported(debug: bool) -> Iterator[None]:
     """Run a command; a mistake ends it with one line on stderr and its exit code."""
-    if not debug:
-        quiet_logs()
     try:
-        yield
+        with nullcontext() if debug else quiet_logs():
+            yield
     except (typer.Exit, typer.Abort, typer.TyperException):
         raise
     except Exception as exc:
