@@ -105,7 +105,7 @@ def _os(exc: BaseException) -> str | None:
     what = exc.strerror or _first_line(str(exc)) or type(exc).__name__
     where = f": {exc.filename}" if exc.filename else ""
     hint = _ERRNO_HINTS.get(exc.errno or 0)
-    return f"{what}{where}" + (f" ({hint})" if hint else "")
+    return f"{what}{where}" + (f": {hint}" if hint else "")
 
 
 def explain(exc: BaseException) -> tuple[str, int] | None:
