@@ -237,6 +237,24 @@ def test_every_output_option_refuses_a_folder_of_the_user(command: list[str], tm
     assert [p.name for p in mine.iterdir()] == ["thesis.docx"]
 
 
+def test_a_command_that_fails_before_writing_leaves_no_folder_behind(tmp_path: Path, unused_port: int) -> None:
+    code, output = consult("report", "--db", f"sqlite:///{tmp_path / 'none.db'}", "--out", str(tmp_path / "out"))
+    assert code == 1 and "run `consult sync` first" in one_line(output)
+    code, output = consult("teams", "--out", str(tmp_path / "teams"),
+                           CONSULT_CENTRAL_URL=f"http://127.0.0.1:{unused_port}", CONSULT_CENTRAL_USER="a@b.org",
+                           CONSULT_CENTRAL_PASSWORD="x")
+    assert code == 1 and "cannot reach ODK Central" in one_line(output)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_a_command_made_is_marked_and_reused(tmp_path: Path) -> None:
+    out = tmp_path / "forms"
+    for _ in range(2):
+        code, output = consult("forms", "build", "--out", str(out))
+        assert code == 0, output
+    assert (out / MARKER).is_file() and (out / "province_consultation.xml").is_file()
+
+
 def test_debug_keeps_the_traceback(built_forms: BuiltForms) -> None:
     code, output = consult("--debug", "sync", "--db", "notaurl", "--build-dir", str(built_forms.out_dir),
                            CONSULT_CENTRAL_URL="http://127.0.0.1:9", CONSULT_CENTRAL_USER="a@b.org",

@@ -20,7 +20,7 @@ from typer.core import TyperGroup
 
 from consult.cli_errors import USAGE, UserMistake, reported
 from consult.forms import FormReport, FormSources, Severity, build_forms, check_forms
-from consult.output_dirs import claim
+from consult.output_dirs import claim, mark
 
 if TYPE_CHECKING:
     from consult.central import CentralSession
@@ -132,7 +132,12 @@ def forms_build(files: Files = None, forms_dir: FormsDir = Path("forms"), out: O
     """Lint, then write `<form_id>.xml`, `<form_id>.schema.json` and the media into --out."""
     sources = FormSources(forms_dir)
     started = time.perf_counter()
-    reports = build_forms(_select(files, sources), sources.media_dir, claim(out, option="--out"))
+    paths = _select(files, sources)
+    claim(out, option="--out", create=False)
+    try:
+        reports = build_forms(paths, sources.media_dir, out)
+    finally:
+        mark(out)
     failed = _print_issues(reports)
     console.print(_summary(reports, f"build: {time.perf_counter() - started:.1f} s"))
     if failed or not all(r.ok for r in reports):
@@ -192,10 +197,13 @@ def teams(
     from consult.central import ensure_teams, read_teams, write_qr_codes
 
     field_teams = read_teams(teams_file)
-    claim(out, option="--out")
-    with _central(central_config, project) as (central, project_id):
-        access = ensure_teams(central, project_id, field_teams)
-        sheet = write_qr_codes(central.settings.base_url, project_id, central.settings.project, access, out)
+    claim(out, option="--out", create=False)
+    try:
+        with _central(central_config, project) as (central, project_id):
+            access = ensure_teams(central, project_id, field_teams)
+            sheet = write_qr_codes(central.settings.base_url, project_id, central.settings.project, access, out)
+    finally:
+        mark(out)
     table = Table(title=f"field teams in project {project_id}")
     for column in ("team", "app user", "forms", "new assignments"):
         table.add_column(column)
@@ -239,7 +247,7 @@ def sync(
             engine.connect().close()
     finally:
         engine.dispose()
-    claim(reports, option="--reports")
+    claim(reports, option="--reports", create=False)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.sync_submissions import sync_submissions
@@ -255,10 +263,13 @@ def sync(
             progress.update(bars[summary.form_id], completed=summary.pulled, total=summary.expected,
                             description=f"{summary.form_id} ({note})")
 
-        summaries = sync_submissions(forms=form, full=full, write_back=write_back, project=project,
-                                     build_dir=str(build_dir), database=db,
-                                     central_config=str(central_config) if central_config else None,
-                                     reports_dir=str(reports), page_size=page_size, progress=show)
+        try:
+            summaries = sync_submissions(forms=form, full=full, write_back=write_back, project=project,
+                                         build_dir=str(build_dir), database=db,
+                                         central_config=str(central_config) if central_config else None,
+                                         reports_dir=str(reports), page_size=page_size, progress=show)
+        finally:
+            mark(reports)
     console.print(_sync_table(summaries))
     if (reports / "validation" / "index.html").is_file():
         console.print(f"Data Docs: [bold]{escape(str((reports / 'validation' / 'index.html').resolve()))}[/bold]",
@@ -369,7 +380,11 @@ def report(
 
     if lang not in LANGUAGES:
         raise UserMistake(f"--lang must be vi or en, not {lang!r}", USAGE)
-    paths = compile_report(db, build_dir, lang, claim(out, option="--out"))  # type: ignore[arg-type]  # checked
+    claim(out, option="--out", create=False)
+    try:
+        paths = compile_report(db, build_dir, lang, out)  # type: ignore[arg-type]  # checked just above
+    finally:
+        mark(out)
     for name, path in (("Report", paths.html), ("Workbook", paths.workbook), ("Summary", paths.markdown)):
         console.print(f"{name}: [bold]{escape(str(path.resolve()))}[/bold]", soft_wrap=True)
 

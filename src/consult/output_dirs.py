@@ -18,10 +18,14 @@ class NotOurFolder(ValueError):
     """The folder holds files the tool did not put there; the message says what to do."""
 
 
-def claim(folder: Path, *, option: str, empty: bool = False) -> Path:
+def claim(folder: Path, *, option: str, empty: bool = False, create: bool = True) -> Path:
     """Make `folder` ours (create it, or adopt it when empty) and return it; `empty` clears a folder of ours.
 
-    `option` is the command-line option that named the folder, for the message."""
+    `option` is the command-line option that named the folder, for the message. With `create=False`
+    a missing folder is left missing (for a command that may fail before it writes anything): `mark`
+    it once written."""
+    if not create and not folder.exists():
+        return folder
     if folder.exists() and not folder.is_dir():
         raise NotOurFolder(f"{option} {folder} is a file, not a folder: give a folder")
     marked = (folder / MARKER).is_file()
@@ -33,3 +37,9 @@ def claim(folder: Path, *, option: str, empty: bool = False) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
     return folder
+
+
+def mark(folder: Path) -> None:
+    """Mark a folder this run has just made (after `claim(create=False)` found it missing)."""
+    if folder.is_dir() and not (folder / MARKER).is_file():
+        (folder / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
