@@ -26,7 +26,8 @@ class UserMistake(Exception):
         self.exit_code = exit_code
 
 
-def _first_line(text: str) -> str:
+def _one_line(text: str) -> str:
+    """A multi-line message (lint problems, a driver's detail) joined, so the mistake stays one line."""
     return " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
 
 
@@ -51,26 +52,26 @@ def _central(exc: BaseException) -> str | None:
     if exc.status == 403:
         return (f"the Central user may not do this ({where}: HTTP 403: {exc.reason}): ask a Central administrator "
                 "for a role on the project")
-    return _first_line(str(exc))
+    return _one_line(str(exc))
 
 
 def _database(exc: BaseException) -> str | None:
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
     if isinstance(exc, NoSuchModuleError):
-        return (f"unknown database in the URL ({_first_line(str(exc))}): use sqlite:///path.db or "
+        return (f"unknown database in the URL ({_one_line(str(exc))}): use sqlite:///path.db or "
                 "postgresql://user@host/database in --db or CONSULT_DATABASE_URL")
     if isinstance(exc, ArgumentError):
-        return (f"not a database URL ({_first_line(str(exc))}): use sqlite:///path.db or "
+        return (f"not a database URL ({_one_line(str(exc))}): use sqlite:///path.db or "
                 "postgresql://user@host/database in --db or CONSULT_DATABASE_URL")
     if isinstance(exc, OperationalError):
-        reason = _first_line(str(exc.orig)) if exc.orig is not None else _first_line(str(exc))
-        if "full" in reason.lower():
+        reason = _one_line(str(exc.orig)) if exc.orig is not None else _one_line(str(exc))
+        if "disk is full" in reason.lower() or "no space left" in reason.lower():
             return f"the reporting database cannot grow ({reason}): free some disk space and run again"
         return f"cannot use the reporting database ({reason}): check --db or CONSULT_DATABASE_URL and the server"
     if isinstance(exc, SQLAlchemyError):
         orig = getattr(exc, "orig", None)
-        return f"the reporting database failed: {_first_line(str(orig or exc))}"
+        return f"the reporting database failed: {_one_line(str(orig or exc))}"
     return None
 
 
@@ -102,7 +103,7 @@ _ERRNO_HINTS = {
 def _os(exc: BaseException) -> str | None:
     if not isinstance(exc, OSError) or type(exc).__module__.startswith(("requests", "urllib3")):
         return None
-    what = exc.strerror or _first_line(str(exc)) or type(exc).__name__
+    what = exc.strerror or _one_line(str(exc)) or type(exc).__name__
     where = f": {exc.filename}" if exc.filename else ""
     hint = _ERRNO_HINTS.get(exc.errno or 0)
     return f"{what}{where}" + (f": {hint}" if hint else "")
@@ -113,15 +114,15 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
     from consult.central import CentralConfigError, DeployError
 
     if isinstance(exc, UserMistake):
-        return _first_line(str(exc)), exc.exit_code
+        return _one_line(str(exc)), exc.exit_code
     if isinstance(exc, (CentralConfigError, DeployError)):
-        return _first_line(str(exc)), 1
+        return _one_line(str(exc)), 1
     for translate in (_central, _database, _missing_driver, _os):
         message = translate(exc)
         if message:
             return message, 1
     if isinstance(exc, ValueError) and str(exc):
-        return _first_line(str(exc)), 1
+        return _one_line(str(exc)), 1
     return None
 
 
