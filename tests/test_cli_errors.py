@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -39,11 +39,12 @@ def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]
     server.stop()
 
 
-def consult(*args: str, cwd: Path = REPO, **env: str) -> tuple[int, str]:
+def consult(*args: str, cwd: Path = REPO, preexec_fn: Callable[[], None] | None = None,
+            **env: str) -> tuple[int, str]:
     """Run `consult ARGS` as a user does; its exit code and its whole output (stdout and stderr)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("CONSULT_", "PYODK_"))}
     environ.update(COLUMNS="80", PYTHONPATH=os.pathsep.join(sys.path), **env)
-    done = subprocess.run([sys.executable, "-m", "consult.cli", *args], cwd=cwd, env=environ,
+    done = subprocess.run([sys.executable, "-m", "consult.cli", *args], cwd=cwd, env=environ, preexec_fn=preexec_fn,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
     return done.returncode, done.stdout
 
@@ -177,6 +178,27 @@ def test_a_database_url_that_cannot_work_is_said_before_the_sync_starts(url: str
                            CONSULT_CENTRAL_USER="a@b.org", CONSULT_CENTRAL_PASSWORD="x")
     assert code == 1 and said in one_line(output)
     assert not (tmp_path / "reports").exists(), "nothing written before the mistake is found"
+
+
+def test_a_sync_on_a_full_disk_is_one_line(prefect_api, central: SandboxServer, built_forms: BuiltForms,
+                                           tmp_path: Path) -> None:
+    """The sync's process may write no file beyond 64 KB (RLIMIT_FSIZE), as on a disk that fills up while
+    the reporting database is made (SQLite then says "disk I/O error"; on a full disk, "database or disk
+    is full": the test below); the session's Prefect API runs in its own process, unlimited."""
+    import resource
+    import signal
+
+    def full_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    assert consult("deploy", "--build-dir", str(built_forms.out_dir), **central_env(central))[0] == 0
+    code, output = consult("sync", "--build-dir", str(built_forms.out_dir), "--db", f"sqlite:///{tmp_path / 'r.db'}",
+                           "--reports", str(tmp_path / "reports"), preexec_fn=full_disk, **central_env(central),
+                           **prefect_env())
+    line = one_line(output)
+    assert code == 1 and "the reporting database could not be written (disk I/O error)" in line
+    assert "check that its disk is not full" in line
 
 
 def test_a_full_disk_under_the_database_says_free_some_space(tmp_path: Path) -> None:

@@ -68,6 +68,9 @@ def _database(exc: BaseException) -> str | None:
         reason = _one_line(str(exc.orig)) if exc.orig is not None else _one_line(str(exc))
         if "disk is full" in reason.lower() or "no space left" in reason.lower():
             return f"the reporting database cannot grow ({reason}): free some disk space and run again"
+        if "disk i/o error" in reason.lower():
+            return (f"the reporting database could not be written ({reason}): check that its disk is not full "
+                    "and may be written to, then run again")
         return f"cannot use the reporting database ({reason}): check --db or CONSULT_DATABASE_URL and the server"
     if isinstance(exc, SQLAlchemyError):
         orig = getattr(exc, "orig", None)
