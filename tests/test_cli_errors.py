@@ -117,6 +117,15 @@ def test_a_server_that_is_down_is_said_once(built_forms: BuiltForms, unused_port
     assert code == 1 and line.startswith("cannot reach ODK Central") and f":{unused_port}/" in line
 
 
+def test_a_prefect_server_that_is_down_is_named(built_forms: BuiltForms, tmp_path: Path, unused_port: int) -> None:
+    code, output = consult("sync", "--build-dir", str(built_forms.out_dir), "--db", f"sqlite:///{tmp_path / 'r.db'}",
+                           "--reports", str(tmp_path / "reports"), CONSULT_CENTRAL_URL="http://127.0.0.1:9",
+                           CONSULT_CENTRAL_USER="a@b.org", CONSULT_CENTRAL_PASSWORD="x",
+                           PREFECT_API_URL=f"http://127.0.0.1:{unused_port}/api")
+    line = one_line(output)
+    assert code == 1 and f"cannot reach the Prefect API at http://127.0.0.1:{unused_port}/api" in line
+
+
 def test_a_url_without_scheme_is_refused_before_any_request(built_forms: BuiltForms,
                                                             not_central: NotCentral) -> None:
     code, output = consult("deploy", "--build-dir", str(built_forms.out_dir),

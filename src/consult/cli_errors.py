@@ -112,6 +112,15 @@ def _os(exc: BaseException) -> str | None:
     return f"{what}{where}" + (f": {hint}" if hint else "")
 
 
+def _prefect(exc: BaseException) -> str | None:
+    """Prefect's client says only this (a RuntimeError) when PREFECT_API_URL names a server that is down."""
+    prefix = "Failed to reach API at "
+    if isinstance(exc, RuntimeError) and str(exc).startswith(prefix):
+        return (f"cannot reach the Prefect API at {str(exc).removeprefix(prefix).strip()}: start the Prefect "
+                "server, or unset PREFECT_API_URL to run the flow in this process")
+    return None
+
+
 def explain(exc: BaseException) -> tuple[str, int] | None:
     """The line to print and the exit code for a mistake, or None for a bug (which keeps its traceback)."""
     from consult.central import CentralConfigError, DeployError
@@ -120,7 +129,7 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
         return _one_line(str(exc)), exc.exit_code
     if isinstance(exc, (CentralConfigError, DeployError)):
         return _one_line(str(exc)), 1
-    for translate in (_central, _database, _missing_driver, _os):
+    for translate in (_central, _database, _missing_driver, _os, _prefect):
         message = translate(exc)
         if message:
             return message, 1
