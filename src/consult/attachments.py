@@ -233,13 +233,21 @@ def _download(central: CentralSession, url: str, target: Path) -> bool | None:
     response = central.request("GET", url, headers=headers, ok=(200, 304, 404), stream=True)
     if response.status_code in (304, 404):
         return None if response.status_code == 404 else False
+    import requests
+
+    from consult.central import CentralError
+
     fd, part = tempfile.mkstemp(dir=target.parent, prefix=".part-")
     try:
         digest = hashlib.md5()
         with os.fdopen(fd, "wb") as handle:
-            for chunk in response.iter_content(1 << 16):
-                handle.write(chunk)
-                digest.update(chunk)
+            try:
+                for chunk in response.iter_content(1 << 16):
+                    handle.write(chunk)
+                    digest.update(chunk)
+            except requests.RequestException as exc:  # the body was cut off mid-file
+                raise CentralError("GET", response.url, None, f"the download of {target.name} was cut off "
+                                   f"({type(exc).__name__}); run again") from None
         etag = (response.headers.get("ETag") or "").removeprefix("W/").strip('"')
         if etag and len(etag) == 32 and etag != digest.hexdigest():
             raise OSError(f"{target.name}: the download does not match Central's MD5 (cut off?); run again")

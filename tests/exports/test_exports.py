@@ -23,7 +23,8 @@ from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from consult.cli import app
-from consult.exports import MARKER, Format, export_forms, variable_names
+from consult.exports import Format, export_forms, variable_names
+from consult.output_dirs import MARKER
 from consult.forms import FormSchema
 
 from ..conftest import BuiltForms
