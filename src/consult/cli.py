@@ -360,7 +360,7 @@ def demo(
         console.print(f"  {name:10} [bold]{escape(str(path.resolve()))}[/bold]", soft_wrap=True)
     console.print(f"  {'database':10} [bold]{escape(result.database_url)}[/bold]", soft_wrap=True)
     program = shlex.quote(sys.argv[0]) if Path(sys.argv[0]).name == "consult" else "consult"  # .venv/bin/consult
-    reports = shlex.quote(str(workdir / "reports"))
+    reports, exports = shlex.quote(str(workdir / "reports")), shlex.quote(str(workdir / "exports"))
     db, build = shlex.quote(result.database_url), shlex.quote(str(result.xforms))
     central = (f"CONSULT_CENTRAL_URL=http://127.0.0.1:8383 CONSULT_CENTRAL_USER={shlex.quote(result.central_user)} "
                f"CONSULT_CENTRAL_PASSWORD={DEFAULT_ADMIN_PASSWORD} CONSULT_CENTRAL_PROJECT={shlex.quote(PROJECT)}")
@@ -368,7 +368,9 @@ def demo(
                   "start it in a second terminal with the first line):", soft_wrap=True)
     for line in (f"{program} sandbox --data-dir {shlex.quote(str(result.sandbox_dir))} --port 8383",
                  f"{central} {program} sync --db {db} --build-dir {build} --reports {reports}",
-                 f"{program} report --db {db} --build-dir {build} --lang en --out {reports}"):
+                 f"{program} report --db {db} --build-dir {build} --lang en --out {reports} --pdf",
+                 f"{program} export --db {db} --build-dir {build} --format spss --lang en --out {exports}",
+                 f"{program} codebook --db {db} --build-dir {build} --out {exports}/codebook"):
         console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
 
 

@@ -104,10 +104,13 @@ def run_demo(workdir: Path, forms_dir: Path = Path("forms"), seed: int = 2004, l
         mistakes = sum(1 for i in interviews if i.mistake)
         say(f"the enumerators sent {len(interviews)} interviews ({mistakes} with a deliberate mistake)")
         summaries = _sync(settings, build_dir, database_url, reports_dir)
+        photos = _attachments(settings, database_url, schemas, workdir / "attachments")
+        say(f"{photos} files of the submissions (decision photos) in {workdir / 'attachments'}")
     result = DemoResult(build_dir, sheet, database_url, len(interviews), mistakes, summaries,
                         workdir / "sandbox", server.admin_email)
     result.reports = _findings(database_url, schemas, lang, reports_dir)
     result.reports["data docs"] = reports_dir / "validation" / "index.html"
+    result.reports |= _analysts_data(database_url, build_dir, workdir / "exports")
     result.seconds = time.perf_counter() - started
     return result
 
@@ -136,13 +139,44 @@ def _sync(settings: CentralSettings, build_dir: Path, database_url: str, reports
 
 
 def _findings(database_url: str, schemas: dict[str, FormSchema], lang: str, out: Path) -> dict[str, Path]:
-    from consult.findings import compute_findings
+    """The report in `lang`, and the A4 PDF in both languages (MARD reads Vietnamese, the donors English)."""
+    from consult.findings import LANGUAGES, compute_findings
     from consult.findings.report import write_report
     from consult.warehouse.database import create_engine_for
 
     engine = create_engine_for(database_url)
     try:
-        paths = write_report(compute_findings(engine, schemas, lang), out)
+        written = {other: write_report(compute_findings(engine, schemas, other), out, pdf=True)
+                   for other in (lang, *(other for other in LANGUAGES if other != lang))}
     finally:
         engine.dispose()
-    return {"report": paths.html, "workbook": paths.workbook, "summary": paths.markdown}
+    paths = written[lang]
+    return {"report": paths.html, "workbook": paths.workbook, "summary": paths.markdown,
+            **{f"PDF ({other})": p.pdf for other, p in written.items() if p.pdf is not None}}
+
+
+def _attachments(settings: CentralSettings, database_url: str, schemas: dict[str, FormSchema], out: Path) -> int:
+    """The files enumerators attached (the decision photos), downloaded once into `out/<form>/<instance>/`."""
+    from consult.attachments import has_attachments, sync_attachments
+    from consult.warehouse.database import create_engine_for
+
+    engine = create_engine_for(database_url)
+    try:
+        with CentralSession(settings) as central:
+            project_id = resolve_project(central, settings.project)
+            return sum(sync_attachments(central, engine, project_id, schema, out).downloaded
+                       for schema in schemas.values() if has_attachments(schema))
+    finally:
+        engine.dispose()
+
+
+def _analysts_data(database_url: str, build_dir: Path, out: Path) -> dict[str, Path]:
+    """Labelled Stata (Vietnamese) and SPSS (English) files and the bilingual codebook, as `consult export`
+    and `consult codebook` write them."""
+    from consult.exports import Format, export_forms, write_codebooks
+
+    stata = export_forms(database_url, build_dir, Format.STATA, "vi", out)
+    spss = export_forms(database_url, build_dir, Format.SPSS, "en", out)
+    codebooks = write_codebooks(database_url, build_dir, out / "codebook")
+    return {"Stata (vi)": stata[0].files[0].parent, "SPSS (en)": spss[0].files[0].parent,
+            "codebook": codebooks[0].html.parent}
