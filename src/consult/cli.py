@@ -184,10 +184,11 @@ def teams(
 ) -> None:
     """Create an app user per field team, assign its forms, and write ODK Collect QR codes."""
     from consult.central import ensure_teams, read_teams, write_qr_codes
+    from consult.central.teams import project_name
 
     with _central(central_config, project) as (central, project_id):
         access = ensure_teams(central, project_id, read_teams(teams_file))
-        sheet = write_qr_codes(central.settings.base_url, project_id, central.settings.project, access, out)
+        sheet = write_qr_codes(central.settings.base_url, project_id, project_name(central, project_id), access, out)
     table = Table(title=f"field teams in project {project_id}")
     for column in ("team", "app user", "forms", "new assignments"):
         table.add_column(column)
@@ -220,11 +221,17 @@ def sync(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from consult.central import CentralConfigError, CentralError
-    from consult.sync import SyncSummary
+    from consult.sync import LocalSteps, ProgressCallback, SyncRequest, SyncSummary, prefect_api_url, run_sync
 
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from flows.sync_submissions import sync_submissions
+    def sync_submissions(progress: ProgressCallback, **parameters: object) -> list[SyncSummary]:
+        """The flow on the configured Prefect API (run history, retries, artifacts); without one, the same
+        run in this process rather than a temporary Prefect server (10 s for a sync that may take 0.5 s)."""
+        if prefect_api_url() is None:
+            return run_sync(SyncRequest.of(**parameters), LocalSteps(workers=4), progress)  # type: ignore[arg-type]
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        from flows.sync_submissions import sync_submissions as flow
+
+        return flow(**parameters, progress=progress)
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -238,10 +245,10 @@ def sync(
                             description=f"{summary.form_id} ({note})")
 
         try:
-            summaries = sync_submissions(forms=form, full=full, write_back=write_back, project=project,
+            summaries = sync_submissions(show, forms=form, full=full, write_back=write_back, project=project,
                                          build_dir=str(build_dir), database=db,
                                          central_config=str(central_config) if central_config else None,
-                                         reports_dir=str(reports), page_size=page_size, progress=show)
+                                         reports_dir=str(reports), page_size=page_size)
         except (CentralConfigError, CentralError, ValueError, OSError) as exc:
             errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(1) from None
