@@ -81,9 +81,10 @@ def test_sync_flow_loads_validates_writes_back_and_reports(prefect_api, central_
 def test_consult_sync_command_runs_the_flow_with_a_progress_table(prefect_api, central_env: Field, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch):
     """With a Prefect API configured, `consult sync` is a flow run there: its summary is an artifact."""
-    import flows.sync_submissions  # noqa: F401 - Prefect sets up its log handlers on the streams of its first import:
     # in a CLI process the real ones; inside CliRunner they would be the first invocation's, closed after it
     from prefect.settings import PREFECT_API_URL
+
+    import flows.sync_submissions  # noqa: F401 - Prefect sets up its log handlers on the streams of its first import:
 
     monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
     db = f"sqlite:///{tmp_path / 'reporting.db'}"

@@ -233,7 +233,8 @@ class FormSync:
         for page in read_ahead(pull_submissions(self.central, query, etag=etag)):
             if page.not_modified:
                 return None
-            from consult.validate import validate_records  # pandas and GX load with a first page, never on a 304
+            # pandas and GX load with a first page, never on a 304
+            from consult.validate import validate_records
 
             if page.number == 0:
                 pulled.etag, pulled.served_at = page.etag or "", page.served_at
