@@ -43,7 +43,7 @@ from consult.central import (
 from consult.central.review import comments, write_review
 from consult.central.session import central_session, shared_sessions
 from consult.forms.schema import FormSchema
-from consult.validate import ValidationContext
+from consult.validate import ValidationContext, ValidationReport
 from consult.warehouse.database import create_engine_for, database_url
 from consult.warehouse.load import (
     FailureRow,
@@ -134,6 +134,14 @@ class SyncOptions:
 
 
 ProgressCallback = Callable[[SyncSummary], None]
+
+
+def validate_records(schema: FormSchema, records: FormRecords, context: ValidationContext) -> ValidationReport:
+    """`consult.validate.validate_records`, imported on the first page: pandas and Great Expectations
+    cost a no-op sync (Central answers 304) more than all of its work."""
+    from consult.validate import validate_records as validate
+
+    return validate(schema, records, context)
 
 
 def failure_comment(failures: list[FailureRow]) -> str:
@@ -233,9 +241,6 @@ class FormSync:
         for page in read_ahead(pull_submissions(self.central, query, etag=etag)):
             if page.not_modified:
                 return None
-            # pandas and GX load with a first page, never on a 304
-            from consult.validate import validate_records
-
             if page.number == 0:
                 pulled.etag, pulled.served_at = page.etag or "", page.served_at
                 self.summary.expected = max(self.summary.expected or 0, page.count or 0)
