@@ -122,3 +122,32 @@ def test_deploy_flow_builds_publishes_and_makes_qr_codes(prefect_api, tmp_path: 
         assert {str(d.action) for d in first} == {"created"}
         assert (tmp_path / "teams" / "index.html").is_file()
         assert {str(d.action) for d in deploy_forms_flow(**args)} == {"unchanged"}
+
+
+def test_a_form_that_fails_fails_the_flow_run_after_the_others_and_sync_runs_says_why(
+        prefect_api, central_env: Field, tmp_path: Path):
+    """A form built here but never published on Central: its task fails (404, not retried), the other
+    form is loaded, the artifact and `sync_runs` keep both, then the run fails."""
+    import shutil
+
+    from flows.sync_submissions import sync_submissions
+
+    build = tmp_path / "build"
+    shutil.copytree(central_env.built.out_dir, build)
+    schema = json.loads((build / "workshop_evaluation.schema.json").read_text(encoding="utf-8"))
+    schema["form_id"] = "never_published"
+    (build / "never_published.schema.json").write_text(json.dumps(schema, ensure_ascii=False), encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'reporting.db'}"
+    with pytest.raises(Exception, match="never_published"):
+        sync_submissions(build_dir=str(build), database=db, forms=["never_published", "focal_point_registration"],
+                         reports_dir=str(tmp_path / "reports"))
+    rows = {r["form_id"]: r for r in _artifact_rows("sync-summary")}
+    assert set(rows) == {"never_published", "focal_point_registration"}
+    assert "404" in rows["never_published"]["error"] and rows["focal_point_registration"]["error"] is None
+    engine = create_engine_for(db)
+    with engine.connect() as conn:
+        (run,) = conn.execute(select(sync_runs)).all()
+    engine.dispose()
+    assert run.status == "failed" and "never_published" in run.error
+    assert json.loads(run.summary)["pulled"] == sum(1 for i in central_env.interviews
+                                                    if i.form_id == "focal_point_registration")

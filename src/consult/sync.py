@@ -9,7 +9,13 @@ Write-back is made idempotent on Central's side, not ours: before commenting, th
 submission's comments are read, and a comment already there is not written again, so a
 kill between Central's answer and our bookkeeping cannot duplicate it. Writing a review
 changes the form's data on Central, so the sync pulls once more afterwards and keeps the
-ETag of that last, quiet pull: the next sync then gets a 304 and stops at once.
+ETag of that last, quiet pull: the next sync then gets a 304 and stops at once. With
+`--write-back`, a 304 still leaves the write-backs due (of submissions an earlier sync without
+it quarantined) to be written.
+
+A run (`run_sync`) is the same whoever executes its steps, Prefect tasks in the flow or plain
+calls here (`LocalSteps`): one `sync_runs` row, one Central session per account, the forms,
+the summary, the Data Docs.
 """
 
 from __future__ import annotations
