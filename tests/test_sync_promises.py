@@ -230,3 +230,25 @@ def test_a_no_op_consult_sync_runs_without_prefect_and_without_loading_gx_or_pan
         statuses = conn.execute(select(sync_runs.c.status).order_by(sync_runs.c.id)).scalars().all()
     engine.dispose()
     assert statuses == ["succeeded", "succeeded"]
+
+
+def test_consult_sync_finds_a_configured_prefect_api_where_prefect_looks(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch):
+    """Configured: the flow runs there (history, retries, artifacts); not configured: no temporary server."""
+    from consult.sync import prefect_api_url
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("PREFECT_PROFILE", raising=False)
+    profiles = tmp_path / "profiles.toml"
+    monkeypatch.setenv("PREFECT_PROFILES_PATH", str(profiles))
+    assert prefect_api_url() is None
+    profiles.write_text('active = "office"\n[profiles.office]\nPREFECT_API_URL = "http://10.0.0.5:4200/api"\n'
+                        '[profiles.ephemeral]\n', encoding="utf-8")
+    assert prefect_api_url() == "http://10.0.0.5:4200/api"
+    monkeypatch.setenv("PREFECT_PROFILE", "ephemeral")
+    assert prefect_api_url() is None
+    (tmp_path / "prefect.toml").write_text('[api]\nurl = "http://127.0.0.1:4200/api"\n', encoding="utf-8")
+    assert prefect_api_url() == "http://127.0.0.1:4200/api"
+    monkeypatch.setenv("PREFECT_API_URL", "http://prefect.example:4200/api")
+    assert prefect_api_url() == "http://prefect.example:4200/api"

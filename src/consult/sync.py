@@ -518,10 +518,20 @@ class LocalSteps:
 
 
 def prefect_api_url() -> str | None:
-    """The Prefect API this process would report to, read as Prefect reads it (the environment, then
-    the active profile) without importing Prefect; None when Prefect would start a temporary server."""
+    """The Prefect API this process would report to, read where Prefect reads it (the environment,
+    `prefect.toml` or `[tool.prefect]` in pyproject.toml of the working folder, the active profile)
+    without importing Prefect; None when Prefect would start a temporary server."""
     if url := os.environ.get("PREFECT_API_URL"):
         return url
+    for name, keys in (("prefect.toml", ("api", "url")), ("pyproject.toml", ("tool", "prefect", "api", "url"))):
+        try:
+            value: object = tomllib.loads(Path(name).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value:
+            return str(value)
     home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
     path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
     try:
