@@ -41,7 +41,8 @@ async def purge_submissions(request: Request) -> Response:
                          f"WHERE {' AND '.join(clauses)}", *args)
         for row in rows:
             defs = "SELECT id FROM submission_defs WHERE submission_id = ?"
-            store.execute(f"DELETE FROM submission_attachments WHERE submission_def_id IN ({defs})", row["id"])
+            for table in ("submission_attachments", "form_field_values"):
+                store.execute(f"DELETE FROM {table} WHERE submission_def_id IN ({defs})", row["id"])
             for table in ("repeat_rows", "submission_defs", "comments"):
                 store.execute(f"DELETE FROM {table} WHERE submission_id = ?", row["id"])
             store.execute("DELETE FROM submissions WHERE id = ?", row["id"])
