@@ -216,22 +216,10 @@ def sync(
                                            "memory (bench/README.md).")] = 1000,
 ) -> None:
     """Pull, validate and load the submissions into the reporting database (the sync-submissions flow)."""
-    import os
-
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from consult.central import CentralConfigError, CentralError
-    from consult.sync import LocalSteps, ProgressCallback, SyncRequest, SyncSummary, prefect_api_url, run_sync
-
-    def sync_submissions(progress: ProgressCallback, **parameters: object) -> list[SyncSummary]:
-        """The flow on the configured Prefect API (run history, retries, artifacts); without one, the same
-        run in this process rather than a temporary Prefect server (10 s for a sync that may take 0.5 s)."""
-        if prefect_api_url() is None:
-            return run_sync(SyncRequest.of(**parameters), LocalSteps(workers=4), progress)  # type: ignore[arg-type]
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-        from flows.sync_submissions import sync_submissions as flow
-
-        return flow(**parameters, progress=progress)
+    from consult.sync import SyncSummary, start_sync
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -245,10 +233,10 @@ def sync(
                             description=f"{summary.form_id} ({note})")
 
         try:
-            summaries = sync_submissions(show, forms=form, full=full, write_back=write_back, project=project,
-                                         build_dir=str(build_dir), database=db,
-                                         central_config=str(central_config) if central_config else None,
-                                         reports_dir=str(reports), page_size=page_size)
+            summaries = start_sync(forms=form, full=full, write_back=write_back, project=project,
+                                   build_dir=str(build_dir), database=db,
+                                   central_config=str(central_config) if central_config else None,
+                                   reports_dir=str(reports), page_size=page_size, progress=show)
         except (CentralConfigError, CentralError, ValueError, OSError) as exc:
             errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(1) from None

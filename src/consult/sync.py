@@ -543,6 +543,19 @@ def prefect_api_url() -> str | None:
     return str(url) if url else None
 
 
+def start_sync(progress: ProgressCallback | None = None, **parameters: object) -> list[SyncSummary]:
+    """A sync run as `consult sync` starts it, with the `sync-submissions` flow's parameters: a run of the
+    flow on the configured Prefect API (run history, retries, artifacts); without one, the same run in
+    this process (`LocalSteps`, forms in 4 threads) rather than on a temporary Prefect server, which
+    costs 10 s or more where a sync with nothing new takes half a second."""
+    if prefect_api_url() is None:
+        return run_sync(SyncRequest.of(**parameters), LocalSteps(workers=4), progress)  # type: ignore[arg-type]
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows.sync_submissions import sync_submissions
+
+    return sync_submissions(**parameters, progress=progress)  # type: ignore[arg-type]
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m consult.sync`: the same sync run without Prefect around it, for cron jobs and the
     kill-and-rerun tests (a process that starts in a second, not a flow run's ten)."""
