@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shlex
+import socket
 import sqlite3
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from consult.demo import run_demo
@@ -17,7 +23,7 @@ from consult.sandbox.server import DEFAULT_ADMIN_PASSWORD
 from consult.warehouse.database import create_engine_for
 from consult.warehouse.tables import submissions
 
-from .conftest import FORMS
+from .conftest import FORM_IDS, FORMS
 
 
 def test_the_demo_runs_the_whole_round_and_says_where_everything_is(prefect_api, tmp_path: Path,
@@ -92,3 +98,63 @@ def _no_secret_anywhere(workdir: Path, said: list[str], caplog: pytest.LogCaptur
         allowed = app_user_tokens if where.startswith("teams") else set()
         found = [s[:4] + "…" for s in (secrets | app_user_tokens) - allowed if s.encode() in text]
         assert not found, f"{where}: {found}"
+
+
+def test_the_demo_ends_with_sync_and_report_lines_that_work_on_its_database(prefect_api, tmp_path: Path) -> None:
+    """The lines `make demo` prints last, run as printed (only the sandbox's port moved to a free one)."""
+    from prefect.settings import PREFECT_API_URL
+    from typer.testing import CliRunner
+
+    from consult.cli import app
+
+    workdir = tmp_path / "demo"
+    shown = CliRunner().invoke(app, ["demo", "--workdir", str(workdir), "--forms-dir", str(FORMS.forms_dir)])
+    assert shown.exit_code == 0, shown.output
+    lines = [line.strip() for line in shown.output.splitlines()]
+    serve = shlex.split(next(line for line in lines if line.startswith("consult sandbox ")))
+    sync = shlex.split(next(line for line in lines if " consult sync " in line))
+    report = shlex.split(next(line for line in lines if line.startswith("consult report ")))
+    database = f"sqlite:///{workdir.resolve()}/reporting.db"
+    assert sync[sync.index("--db") + 1] == report[report.index("--db") + 1] == database
+
+    port = _free_port()
+    serve[serve.index("--port") + 1] = str(port)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CONSULT_")}
+    environ["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+    environ["PYTHONPATH"] = os.pathsep.join(sys.path)
+    at = sync.index("consult")
+    settings = dict(word.split("=", 1) for word in sync[:at])
+    settings["CONSULT_CENTRAL_URL"] = settings["CONSULT_CENTRAL_URL"].replace(":8383", f":{port}")
+    server = subprocess.Popen([sys.executable, "-m", "consult.cli", *serve[1:]], env=environ, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/v1/projects")
+        synced = subprocess.run([sys.executable, "-m", "consult.cli", *sync[at + 1:]], env=environ | settings,
+                                cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert all(form_id in synced.stdout for form_id in FORM_IDS), synced.stdout
+    reported = subprocess.run([sys.executable, "-m", "consult.cli", *report[1:]], env=environ, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+    assert reported.returncode == 0, reported.stdout + reported.stderr
+    assert str((workdir / "reports" / "findings-en.html").resolve()) in reported.stdout
+    assert (workdir / "reports" / "findings-en.html").is_file()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(url: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise AssertionError(f"nothing answered at {url} within {seconds:.0f} s")

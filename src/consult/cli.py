@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,21 +11,44 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+from rich import box
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
+from consult.cli_errors import USAGE, UserMistake, reported
 from consult.forms import FormReport, FormSources, Profile, Severity, build_forms, check_forms
+from consult.output_dirs import claim, mark
 
 if TYPE_CHECKING:
     from consult.central import CentralSession
 
-app = typer.Typer(help="The ISG consultation pipeline: forms, Central, sync, findings.", no_args_is_help=True)
+
+class ConsultGroup(TyperGroup):
+    """Every command runs inside `reported`: a mistake is one line and exit 1, a bug a traceback."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        with reported(debug=bool(ctx.params.get("debug"))):
+            return super().invoke(ctx)
+
+
+app = typer.Typer(help="The ISG consultation pipeline: forms, Central, sync, findings.", no_args_is_help=True,
+                  cls=ConsultGroup)
 forms_app = typer.Typer(help="Build and lint the XLSForms in forms/.", no_args_is_help=True)
 app.add_typer(forms_app, name="forms")
 
 console = Console()
 errors = Console(stderr=True)
+
+
+@app.callback()
+def main(debug: Annotated[bool, typer.Option(
+        "--debug", help="On a failure, show its traceback and the log lines of Prefect, pyodk and GX too, "
+                        "for a bug report.")] = False) -> None:
+    """The ISG consultation pipeline: forms, Central, sync, findings."""
+
 
 FormsDir = Annotated[Path, typer.Option("--forms-dir", help="Folder of the XLSForms (media in its media/).")]
 OutDir = Annotated[Path, typer.Option("--out", help="Where the XForms and FormSchemas are written.")]
@@ -64,20 +89,39 @@ def _print_issues(reports: list[FormReport]) -> int:
     return count
 
 
-def _summary(reports: list[FormReport], title: str) -> Table:
-    table = Table(title=title)
-    for column in ("form_id", "version", "questions", "repeats", "lists", "media", "status"):
-        table.add_column(column, overflow="fold")
+def _fits(table: Table) -> bool:
+    return console.measure(table, options=console.options.update_width(10_000)).maximum <= console.width
+
+
+def _summary(reports: list[FormReport], title: str) -> RenderableType:
+    """One row per form; on a narrow terminal the media files go under the table, so no form id is cut."""
+    rows, media = [], {}
     for report in reports:
         schema = report.compiled.schema if report.compiled else None
         status = "[green]ok" if report.ok else "[red]errors"
         if schema:
             questions = sum(1 for f in schema.fields if not f.metadata and f.kind != "calculate")
-            table.add_row(schema.form_id, schema.version, str(questions),
-                          str(len(schema.repeats)), str(len(schema.choice_lists)), ", ".join(schema.media), status)
+            rows.append((schema.form_id, schema.version, str(questions), str(len(schema.repeats)),
+                         str(len(schema.choice_lists)), ", ".join(schema.media), status))
+            for name in schema.media:
+                media.setdefault(name, []).append(schema.form_id)
         else:
-            table.add_row(report.path.name, "", "", "", "", "", status)
-    return table
+            rows.append((report.path.name, "", "", "", "", "", status))
+    table = Table(title=title)
+    for column in ("form_id", "version", "questions", "repeats", "lists", "media", "status"):
+        table.add_column(column, no_wrap=column != "media")
+    for row in rows:
+        table.add_row(*row)
+    if _fits(table):
+        return table
+    narrow = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("form_id", "version", "questions", "repeats", "lists", "status"):
+        narrow.add_column(column, no_wrap=True, justify="left" if column == "form_id" else "right")
+    for row in rows:
+        narrow.add_row(*row[:5], row[6])
+    if not media:
+        return narrow
+    return Group(narrow, Text("media: " + "; ".join(f"{name} ({', '.join(forms)})" for name, forms in media.items())))
 
 
 @forms_app.command("lint")
@@ -106,14 +150,19 @@ def forms_build(files: Files = None, forms_dir: FormsDir = Path("forms"), out: O
     """Lint, then write `<form_id>.xml`, `<form_id>.schema.json` and the media into --out."""
     sources = FormSources(forms_dir)
     started = time.perf_counter()
-    with _forms_config():
-        reports = build_forms(_select(files, sources), sources.media_dir, out, profile)
+    paths = _select(files, sources)
+    claim(out, option="--out", create=False)
+    try:
+        with _forms_config():
+            reports = build_forms(paths, sources.media_dir, out, profile)
+    finally:
+        mark(out)
     failed = _print_issues(reports)
     console.print(_summary(reports, f"build: {time.perf_counter() - started:.1f} s"))
     if failed or not all(r.ok for r in reports):
         errors.print(f"[red]{failed} error(s); forms with errors were not written")
         raise typer.Exit(1)
-    console.print(f"XForms and FormSchemas written to [bold]{out.resolve()}[/bold]")
+    console.print(f"XForms and FormSchemas written to [bold]{escape(str(out.resolve()))}[/bold]", soft_wrap=True)
 
 
 CentralConfigFile = Annotated[Path | None, typer.Option(
@@ -123,25 +172,14 @@ BuildDir = Annotated[Path, typer.Option("--build-dir", help="Output of `consult 
 
 @contextmanager
 def _central(config_file: Path | None, project: str | None) -> Iterator[tuple[CentralSession, int]]:
-    """Open a Central session and resolve the project; any failure becomes one red line and exit 1."""
-    from consult.central import (
-        CentralConfigError,
-        CentralError,
-        CentralSession,
-        CentralSettings,
-        DeployError,
-        resolve_project,
-    )
+    """Open a Central session and resolve the project (its failures are reported by `reported`)."""
+    from consult.central import CentralSession, CentralSettings, resolve_project
 
-    try:
-        settings = CentralSettings.load(config_file)
-        if project:
-            settings = settings.model_copy(update={"project": project})
-        with CentralSession(settings) as central:
-            yield central, resolve_project(central, settings.project)
-    except (CentralConfigError, CentralError, DeployError, OSError, ValueError) as exc:
-        errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(1) from None
+    settings = CentralSettings.load(config_file)
+    if project:
+        settings = settings.model_copy(update={"project": project})
+    with CentralSession(settings) as central:
+        yield central, resolve_project(central, settings.project)
 
 
 @app.command()
@@ -186,9 +224,15 @@ def teams(
     from consult.central import ensure_teams, read_teams, write_qr_codes
     from consult.central.teams import project_name
 
-    with _central(central_config, project) as (central, project_id):
-        access = ensure_teams(central, project_id, read_teams(teams_file))
-        sheet = write_qr_codes(central.settings.base_url, project_id, project_name(central, project_id), access, out)
+    field_teams = read_teams(teams_file)
+    claim(out, option="--out", create=False)
+    try:
+        with _central(central_config, project) as (central, project_id):
+            access = ensure_teams(central, project_id, field_teams)
+            name = project_name(central, project_id)
+            sheet = write_qr_codes(central.settings.base_url, project_id, name, access, out)
+    finally:
+        mark(out)
     table = Table(title=f"field teams in project {project_id}")
     for column in ("team", "app user", "forms", "new assignments"):
         table.add_column(column)
@@ -196,7 +240,8 @@ def teams(
         table.add_row(item.team.name, f"{item.app_user_id}{' (new)' if item.created else ''}",
                       ", ".join(item.team.forms), ", ".join(item.assigned) or "-")
     console.print(table)
-    console.print(f"QR codes: [bold]{sheet.sheet.resolve()}[/bold] (credentials: print, hand out, do not share)")
+    console.print(f"QR codes: [bold]{escape(str(sheet.sheet.resolve()))}[/bold] (credentials: print, hand out, "
+                  "do not share)", soft_wrap=True)
 
 
 @app.command()
@@ -218,11 +263,21 @@ def sync(
     """Pull, validate and load the submissions into the reporting database (the sync-submissions flow)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from consult.central import CentralConfigError, CentralError
+    from consult.central import CentralSettings
     from consult.sync import SyncSummary, start_sync
+    from consult.warehouse.database import create_engine_for, database_url
+
+    CentralSettings.load(central_config)  # a configuration or URL mistake is said before anything starts
+    engine = create_engine_for(database_url(db))
+    try:
+        if engine.dialect.name != "sqlite":
+            engine.connect().close()
+    finally:
+        engine.dispose()
+    claim(reports, option="--reports", create=False)
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         bars: dict[str, int] = {}
 
         def show(summary: SyncSummary) -> None:
@@ -237,42 +292,81 @@ def sync(
                                    build_dir=str(build_dir), database=db,
                                    central_config=str(central_config) if central_config else None,
                                    reports_dir=str(reports), page_size=page_size, progress=show)
-        except (CentralConfigError, CentralError, ValueError, OSError) as exc:
-            errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
-            raise typer.Exit(1) from None
-    table = Table(title="sync")
-    for column in ("form", "pulled", "new", "updated", "deleted", "purged", "valid", "quarantined",
-                   "written back", "seconds"):
-        table.add_column(column, justify="left" if column == "form" else "right")
-    for s in summaries:
-        table.add_row(s.form_id + (" (not modified)" if s.not_modified else ""), *map(str, (
-            s.pulled, s.new, s.updated, s.deleted, s.purged, s.valid, s.quarantined, s.written_back)),
-            f"{s.seconds:.2f}")
-    console.print(table)
+        finally:
+            mark(reports)
+    console.print(_sync_table(summaries))
     if (reports / "validation" / "index.html").is_file():
-        console.print(f"Data Docs: [bold]{(reports / 'validation' / 'index.html').resolve()}[/bold]")
+        console.print(f"Data Docs: [bold]{escape(str((reports / 'validation' / 'index.html').resolve()))}[/bold]",
+                      soft_wrap=True)
+
+
+SYNC_COUNTS = ("pulled", "new", "updated", "deleted", "purged", "valid", "quarantined", "written_back")
+
+
+def _sync_table(summaries: list, counts: tuple[str, ...] = SYNC_COUNTS, seconds: bool = True) -> RenderableType:
+    """One row per form when the terminal is wide enough; else one row per count and a column per form
+    (numbered, named under the table), so on 80 columns no name or number is cut."""
+    names = [s.form_id + (" (not modified)" if s.not_modified else "") for s in summaries]
+    headers = [c.replace("_", " ") for c in counts] + (["seconds"] if seconds else [])
+    values = [[str(getattr(s, c)) for c in counts] + ([f"{s.seconds:.2f}"] if seconds else []) for s in summaries]
+    wide = Table(title="sync")
+    wide.add_column("form", no_wrap=True)
+    for header in headers:
+        wide.add_column(header, justify="right", no_wrap=True)
+    for name, row in zip(names, values, strict=True):
+        wide.add_row(name, *row)
+    if _fits(wide):
+        return wide
+    legend = "\n".join(f"{i}  {name}" for i, name in enumerate(names, 1))
+    tall = Table(title="sync", box=box.SIMPLE_HEAD, pad_edge=False)
+    tall.add_column("form", no_wrap=True)
+    for i in range(1, len(names) + 1):
+        tall.add_column(str(i), justify="right", no_wrap=True)
+    for j, header in enumerate(headers):
+        tall.add_row(header, *(row[j] for row in values))
+    if _fits(tall):
+        return Group(tall, Text(legend))
+    short = {"updated": "upd", "deleted": "del", "quarantined": "quar", "written back": "back", "seconds": "s"}
+    legend += "\n" + ", ".join(f"{short[h]}: {h}" for h in headers if h in short)
+    rows = Table(title="sync", box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("#", *headers):
+        rows.add_column(short.get(header, header), justify="right", overflow="fold")
+    for i, row in enumerate(values, 1):
+        rows.add_row(str(i), *row)
+    return Group(rows, Text(legend))
 
 
 @app.command()
 def demo(
-    workdir: Annotated[Path, typer.Option(help="Everything the demo makes (emptied first).")] = Path("build/demo"),
+    workdir: Annotated[Path, typer.Option(help="Everything the demo makes; a folder the demo made is "
+                                          "emptied first, any other non-empty folder refused.")] = Path(
+        "build/demo"),
     lang: Annotated[str, typer.Option(help="Language of the report: vi or en.")] = "vi",
     seed: Annotated[int, typer.Option(help="Seed of the generated fieldwork.")] = 2004,
+    forms_dir: FormsDir = Path("forms"),
 ) -> None:
     """A whole consultation round here: sandbox Central, deploy, teams, fieldwork, sync, findings."""
-    from consult.demo import run_demo
+    from consult.demo import PROJECT, run_demo
+    from consult.sandbox.server import DEFAULT_ADMIN_PASSWORD
 
-    result = run_demo(workdir, seed=seed, lang=lang, say=lambda line: console.print(f"• {escape(line)}"))
-    table = Table(title="sync")
-    for column in ("form", "pulled", "valid", "quarantined", "written back"):
-        table.add_column(column)
-    for s in result.summaries:
-        table.add_row(s.form_id, str(s.pulled), str(s.valid), str(s.quarantined), str(s.written_back))
-    console.print(table)
+    result = run_demo(workdir, forms_dir=forms_dir, seed=seed, lang=lang,
+                      say=lambda line: console.print(f"• {escape(line)}"))
+    console.print(_sync_table(result.summaries, ("pulled", "valid", "quarantined", "written_back"), seconds=False))
     console.print(f"Demo done in {result.seconds:.0f} s. Open:")
     for name, path in {"XForms": result.xforms, "QR sheet": result.qr_sheet, **result.reports}.items():
-        console.print(f"  {name:10} [bold]{path.resolve()}[/bold]")
-    console.print(f"  {'database':10} [bold]{result.database_url}[/bold]")
+        console.print(f"  {name:10} [bold]{escape(str(path.resolve()))}[/bold]", soft_wrap=True)
+    console.print(f"  {'database':10} [bold]{escape(result.database_url)}[/bold]", soft_wrap=True)
+    program = shlex.quote(sys.argv[0]) if Path(sys.argv[0]).name == "consult" else "consult"  # .venv/bin/consult
+    reports = shlex.quote(str(workdir / "reports"))
+    db, build = shlex.quote(result.database_url), shlex.quote(str(result.xforms))
+    central = (f"CONSULT_CENTRAL_URL=http://127.0.0.1:8383 CONSULT_CENTRAL_USER={shlex.quote(result.central_user)} "
+               f"CONSULT_CENTRAL_PASSWORD={DEFAULT_ADMIN_PASSWORD} CONSULT_CENTRAL_PROJECT={shlex.quote(PROJECT)}")
+    console.print("The pipeline's commands on the demo's database (the sync needs the demo's Central: "
+                  "start it in a second terminal with the first line):", soft_wrap=True)
+    for line in (f"{program} sandbox --data-dir {shlex.quote(str(result.sandbox_dir))} --port 8383",
+                 f"{central} {program} sync --db {db} --build-dir {build} --reports {reports}",
+                 f"{program} report --db {db} --build-dir {build} --lang en --out {reports}"):
+        console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command()
@@ -309,23 +403,18 @@ def report(
                                                              "date.")] = "Asia/Ho_Chi_Minh",
 ) -> None:
     """Compile the consultation findings: an HTML report, an Excel workbook and a Markdown summary."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from consult.findings import LANGUAGES, compile_report
     from consult.findings.display import known_timezone
-    from consult.findings.pdf import PdfUnavailable
 
     if lang not in LANGUAGES:
-        errors.print(f"[red]--lang must be vi or en, not {escape(lang)}")
-        raise typer.Exit(2)
+        raise UserMistake(f"--lang must be vi or en, not {lang!r}", USAGE)
     if not known_timezone(timezone):
-        errors.print(f"[red]--timezone {escape(timezone)} is not a time zone: use e.g. Asia/Ho_Chi_Minh")
-        raise typer.Exit(2)
+        raise UserMistake(f"--timezone {timezone} is not a time zone: use e.g. Asia/Ho_Chi_Minh", USAGE)
+    claim(out, option="--out", create=False)
     try:
         paths = compile_report(db, build_dir, lang, out, pdf, timezone)  # type: ignore[arg-type]  # checked above
-    except (ValueError, OSError, SQLAlchemyError, PdfUnavailable) as exc:
-        errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(1) from None
+    finally:
+        mark(out)
     for name, path in (("Report", paths.html), ("Workbook", paths.workbook), ("Summary", paths.markdown),
                        ("PDF", paths.pdf)):
         if path is not None:
@@ -370,6 +459,7 @@ def export(
         rows = ", ".join(f"{name}: {count}" for name, count in item.rows.items())
         console.print(f"{item.form_id} ({rows}): [bold]{escape(str(item.files[0].parent.resolve()))}[/bold]",
                       soft_wrap=True)
+
 
 
 @app.command()

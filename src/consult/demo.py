@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,8 +28,10 @@ from consult.central import (
     submit,
     write_qr_codes,
 )
+from consult.cli_errors import USAGE, UserMistake
 from consult.fieldwork import fieldwork
 from consult.forms import FormSchema, FormSources, build_forms
+from consult.output_dirs import claim
 from consult.sandbox import SandboxServer
 
 PROJECT = "ISG Consultations"
@@ -45,6 +46,9 @@ class DemoResult:
     interviews: int
     mistakes: int
     summaries: list = field(default_factory=list)
+    sandbox_dir: Path = Path()
+    """The sandbox Central's data: `consult sandbox --data-dir` serves it again after the demo."""
+    central_user: str = ""
     reports: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -59,12 +63,24 @@ def _build(forms_dir: Path, out: Path, say: Say) -> dict[str, FormSchema]:
     return {r.compiled.schema.form_id: r.compiled.schema for r in reports if r.compiled}
 
 
+def check_demo(forms_dir: Path, lang: str) -> None:
+    """What would make the demo fail at its end, said before it starts."""
+    from consult.findings import LANGUAGES
+
+    if lang not in LANGUAGES:
+        raise UserMistake(f"--lang must be one of {', '.join(LANGUAGES)}, not {lang!r}", USAGE)
+    if not FormSources(forms_dir).xlsforms() or not (forms_dir / "teams.toml").is_file():
+        raise UserMistake(f"no XLSForms and teams.toml in {forms_dir.resolve()}: run `consult demo` in the "
+                          "project's folder (the one with forms/), or give --forms-dir")
+
+
 def run_demo(workdir: Path, forms_dir: Path = Path("forms"), seed: int = 2004, lang: str = "vi",
              say: Say = print) -> DemoResult:
-    """Everything under `workdir` (emptied first), so the demo can be run again and again."""
+    """Everything under `workdir` (emptied first if the demo made it), so the demo can be run again and again."""
     started = time.perf_counter()
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
+    check_demo(forms_dir, lang)
+    claim(workdir, option="--workdir", empty=True)
+    reports_dir = claim(workdir / "reports", option="--reports")
     build_dir = workdir / "forms"
     schemas = _build(forms_dir, build_dir, say)
     database_url = f"sqlite:///{(workdir / 'reporting.db').resolve()}"
@@ -87,10 +103,11 @@ def run_demo(workdir: Path, forms_dir: Path = Path("forms"), seed: int = 2004, l
                        device_id=f"collect:{team.app_user_id}")
         mistakes = sum(1 for i in interviews if i.mistake)
         say(f"the enumerators sent {len(interviews)} interviews ({mistakes} with a deliberate mistake)")
-        summaries = _sync(settings, build_dir, database_url, workdir / "reports")
-    result = DemoResult(build_dir, sheet, database_url, len(interviews), mistakes, summaries)
-    result.reports = _findings(database_url, schemas, lang, workdir / "reports")
-    result.reports["data docs"] = workdir / "reports" / "validation" / "index.html"
+        summaries = _sync(settings, build_dir, database_url, reports_dir)
+    result = DemoResult(build_dir, sheet, database_url, len(interviews), mistakes, summaries,
+                        workdir / "sandbox", server.admin_email)
+    result.reports = _findings(database_url, schemas, lang, reports_dir)
+    result.reports["data docs"] = reports_dir / "validation" / "index.html"
     result.seconds = time.perf_counter() - started
     return result
 

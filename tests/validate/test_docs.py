@@ -41,7 +41,7 @@ def test_data_docs_never_replace_a_folder_consult_did_not_write(schemas: dict[st
     mine.write_text("the analyst's own notes")
     schema = schemas["province_consultation"]
     validate(schema, [odata_row(schema, "uuid:docs-3", answers(schema.form_id))])
-    with pytest.raises(FileExistsError, match="did not write"):
+    with pytest.raises(ValueError, match="not made by consult"):
         write_data_docs(tmp_path)
     assert mine.read_text() == "the analyst's own notes"
 

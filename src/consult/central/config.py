@@ -66,4 +66,8 @@ class CentralSettings(BaseModel):
             names = ", ".join(ENV_PREFIX + {"url": "URL", "username": "USER", "password": "PASSWORD"}[m]
                               for m in missing)
             raise CentralConfigError(f"ODK Central is not configured: set {names} or give a pyodk config file")
+        url = str(values["url"])
+        if not url.startswith(("http://", "https://")):
+            raise CentralConfigError(f"the ODK Central URL {url!r} has no scheme: write it in full, "
+                                     f"e.g. https://{url.split('://')[-1]}")
         return cls.model_validate({k: v for k, v in values.items() if v is not None})

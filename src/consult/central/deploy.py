@@ -73,14 +73,28 @@ class DeployedForm:
 def resolve_project(central: CentralSession, project: str, create: bool = True) -> int:
     """A project id from a name or an id; a missing named project is created."""
     if project.isdigit():
-        central.json("GET", central.http.urlformat("projects/{pid}", pid=project))
+        try:
+            central.json("GET", central.http.urlformat("projects/{pid}", pid=project))
+        except CentralError as exc:
+            if exc.status not in (403, 404):
+                raise
+            raise DeployError(f"no project with id {project} on {central.settings.base_url} for this user "
+                              f"({_listed(central.json('GET', 'projects'))})") from None
         return int(project)
-    for existing in central.json("GET", "projects"):
+    existing_projects = central.json("GET", "projects")
+    for existing in existing_projects:
         if existing["name"] == project:
             return int(existing["id"])
     if not create:
-        raise DeployError(f"no project named {project!r} on {central.settings.base_url}")
+        raise DeployError(f"no project named {project!r} on {central.settings.base_url} "
+                          f"({_listed(existing_projects)})")
     return int(central.json("POST", "projects", json={"name": project})["id"])
+
+
+def _listed(projects: list[dict[str, Any]]) -> str:
+    """What the user can pick from instead: "projects: ISG Consultations (id 1), Training (id 2)"."""
+    names = ", ".join(f"{p['name']} (id {p['id']})" for p in projects)
+    return f"projects: {names}" if names else "it has no project this user can see"
 
 
 def _published(central: CentralSession, project_id: int, form_id: str) -> dict[str, Any] | None:

@@ -57,6 +57,10 @@ def mask_keys_in_http_logs() -> None:
         logger.addFilter(RedactedPaths())
 
 
+NOT_JSON = ("the answer is not Central's JSON (an HTML page from a proxy or a login portal?): check that "
+            "CONSULT_CENTRAL_URL is ODK Central's own address")
+
+
 class CentralError(RuntimeError):
     """A call to Central failed: what was asked (URL without secrets), the status and Central's reason."""
 
@@ -152,7 +156,9 @@ class CentralSession:
         try:
             response = self.http.request(method, url, **kwargs)
         except PyODKError as exc:
-            raise CentralError(method, url, None, f"login failed: {_pyodk_reason(exc)}") from None
+            raise _login_error(exc, method, url) from None
+        except requests.JSONDecodeError:  # pyodk reads the login's answer only when it is a 200
+            raise CentralError("POST", self.url("sessions"), 200, NOT_JSON) from None
         except requests.RequestException as exc:
             raise CentralError(method, url, None, f"{exc.__class__.__name__} after {self.settings.retries} "
                                                   "retries") from None
@@ -165,8 +171,9 @@ class CentralSession:
         try:
             return response.json()
         except ValueError:
+            html = "html" in response.headers.get("Content-Type", "")
             raise CentralError(method, response.url, response.status_code,
-                               "the response is not valid JSON (cut off?)") from None
+                               NOT_JSON if html else "the response is not valid JSON (cut off?)") from None
 
 
 class _SharedSessions:
@@ -234,14 +241,17 @@ def call_pyodk(call: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(response, requests.Response):
             raise central_error(response) from None
         raise CentralError("?", "", None, str(exc.args[0]) if exc.args else "pyodk call failed") from None
+    except requests.JSONDecodeError:
+        raise CentralError("?", "", None, NOT_JSON) from None
     except requests.RequestException as exc:
         request = exc.request
         method, url = (request.method or "?", request.url or "") if request is not None else ("?", "")
         raise CentralError(method, url, None, f"{exc.__class__.__name__}: no answer") from None
 
 
-def _pyodk_reason(exc: PyODKError) -> str:
+def _login_error(exc: PyODKError, method: str, url: str) -> CentralError:
+    """pyodk logs in on the first request; its failure is the login's own error (a 401 stays a 401)."""
     response = exc.args[1] if len(exc.args) > 1 else None
     if isinstance(response, requests.Response):
-        return str(central_error(response))
-    return "could not authenticate"
+        return central_error(response)
+    return CentralError(method, url, None, f"login failed: {exc.args[0] if exc.args else 'could not authenticate'}")

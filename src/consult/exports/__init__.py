@@ -1,8 +1,8 @@
 """Analysts' data: labelled Stata, SPSS, Parquet, CSV and Excel exports and a bilingual codebook."""
 
 from .names import Format, variable_names
-from .run import MARKER, OutputRefused, claim_output, export_forms, write_codebooks
+from .run import export_forms, write_codebooks
 from .tables import ExportColumn, ExportTable, Kind, read_form
 
-__all__ = ["MARKER", "ExportColumn", "ExportTable", "Format", "Kind", "OutputRefused", "claim_output",
-           "export_forms", "read_form", "variable_names", "write_codebooks"]
+__all__ = ["ExportColumn", "ExportTable", "Format", "Kind", "export_forms", "read_form", "variable_names",
+           "write_codebooks"]

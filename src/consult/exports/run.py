@@ -7,29 +7,11 @@ from pathlib import Path
 
 from consult.findings.report import load_schemas, reporting_engine
 from consult.forms.schema import FormSchema
+from consult.output_dirs import claim
 
 from .names import Format
 from .tables import ExportTable, read_form
 from .writers import SUFFIX, WRITERS, write_workbook
-
-MARKER = ".consult-output"
-"""Written into every folder the tool creates: a folder with it is the tool's to overwrite."""
-
-
-class OutputRefused(ValueError):
-    """The output folder holds someone else's files."""
-
-
-def claim_output(folder: Path) -> Path:
-    """Create `folder` (with the marker), or reuse one the tool made; refuse a non-empty folder without
-    the marker, so an export never overwrites files it did not write."""
-    if folder.exists() and not folder.is_dir():
-        raise OutputRefused(f"{folder} is a file: give --out a folder")
-    if folder.is_dir() and not (folder / MARKER).is_file() and any(folder.iterdir()):
-        raise OutputRefused(f"{folder} is not empty and was not made by consult: choose another --out")
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / MARKER).write_text("Files written by `consult`; it may overwrite them.\n", encoding="utf-8")
-    return folder
 
 
 @dataclass(frozen=True)
@@ -58,7 +40,7 @@ def export_forms(database: str | None, build_dir: Path, fmt: Format, lang: str, 
                  include_quarantined: bool = False, forms: list[str] | None = None) -> list[FormExport]:
     """Write every selected form's tables into `out/<format>-<lang>/`."""
     schemas = selected_schemas(build_dir, forms)
-    folder = claim_output(out) / f"{fmt}-{lang}"
+    folder = claim(out, option="--out") / f"{fmt}-{lang}"
     folder.mkdir(exist_ok=True)
     engine = reporting_engine(database)
     try:
@@ -88,7 +70,7 @@ def write_codebooks(database: str | None, build_dir: Path, out: Path, lang: str 
     from .codebook import write_workbook as write_codebook_workbook
 
     schemas = selected_schemas(build_dir, forms)
-    folder = claim_output(out)
+    folder = claim(out, option="--out")
     engine = reporting_engine(database)
     try:
         written = []

@@ -18,7 +18,7 @@ from . import problems, worker
 from .odata import CentralProblem
 from .purge import purge_submissions
 from .responses import problem_response
-from .routes import exports, forms, history, odata_feed, openrosa, projects, sessions, submissions
+from .routes import datasets, exports, forms, history, odata_feed, openrosa, projects, sessions, submissions
 from .state import Sandbox
 
 KEY_PREFIX = "/v1/key/"
@@ -123,7 +123,7 @@ def create_app(box: Sandbox, worker_interval: float = worker.DEFAULT_INTERVAL) -
         Route("/sandbox/worker/exhaust", exhaust_worker, methods=["POST"]),
         Route("/sandbox/purge", purge_submissions, methods=["POST"]),
     ]
-    for module in (sessions, projects, openrosa, odata_feed, exports, forms, submissions, history):
+    for module in (sessions, projects, openrosa, odata_feed, datasets, exports, forms, submissions, history):
         table.extend(module.routes)
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -14,7 +14,7 @@ import uuid
 from functools import lru_cache
 from typing import Any
 
-from . import directory, problems
+from . import directory, entities, problems
 from .auth import Actor, new_token
 from .blobs import BlobStore
 from .roles import APP_USER_ROLE_ID
@@ -132,7 +132,7 @@ def form_extended_json(store: Store, form: sqlite3.Row, def_row: sqlite3.Row) ->
     return {
         **form_json(form, def_row),
         "submissions": counts["total"],
-        "entityRelated": False,
+        "entityRelated": bool(entities.declarations(def_row["xml"])),
         "reviewStates": {
             "received": counts["received"] or 0,
             "hasIssues": counts["has_issues"] or 0,
@@ -146,6 +146,12 @@ def form_extended_json(store: Store, form: sqlite3.Row, def_row: sqlite3.Row) ->
 
 
 def attachment_json(row: sqlite3.Row) -> dict[str, Any]:
+    if row["dataset_id"] is not None:  # an entity list served as this CSV: no blob, no hash (23-02, 24-05)
+        linked: dict[str, Any] = {"name": row["name"], "type": row["type"], "hash": None, "exists": True,
+                                  "blobExists": False, "datasetExists": True}
+        if row["updated_at"] is not None:
+            linked["updatedAt"] = row["updated_at"]
+        return linked
     item: dict[str, Any] = {
         "name": row["name"],
         "type": row["type"],
@@ -192,6 +198,8 @@ def _insert_def(store: Store, form_id: int, defn: XFormDefinition, draft: bool) 
             media.name,
             media.type,
         )
+    project_id = store.scalar("SELECT project_id FROM forms WHERE id = ?", form_id)
+    entities.link_attachments(store, project_id, def_id)
     return def_id
 
 
@@ -200,7 +208,7 @@ def _carry_attachments(store: Store, from_def_id: int | None, to_def_id: int) ->
     if from_def_id is None:
         return
     store.execute(
-        "UPDATE form_attachments AS fa SET blob_id = old.blob_id, updated_at = old.updated_at "
+        "UPDATE form_attachments AS fa SET blob_id = old.blob_id, updated_at = old.updated_at, dataset_id = NULL "
         "FROM form_attachments AS old WHERE old.form_def_id = ? AND old.name = fa.name "
         "AND fa.form_def_id = ? AND old.blob_id IS NOT NULL",
         from_def_id,
@@ -291,6 +299,8 @@ def publish_draft(store: Store, form: sqlite3.Row, version: str | None, on_creat
             None if on_create else stamp,
             form["id"],
         )
+        published = get_def(store, draft["id"])
+        entities.publish_form(store, form["project_id"], published, definition(published))
     return form["current_def_id"] is not None
 
 
@@ -338,7 +348,8 @@ def upload_attachment(
     with store.transaction():
         blob_id = blobs.put(data, content_type)
         store.execute(
-            "UPDATE form_attachments SET blob_id = ?, updated_at = ? WHERE form_def_id = ? AND name = ?",
+            "UPDATE form_attachments SET blob_id = ?, updated_at = ?, dataset_id = NULL "
+            "WHERE form_def_id = ? AND name = ?",
             blob_id,
             now(),
             def_id,

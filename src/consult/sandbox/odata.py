@@ -758,6 +758,7 @@ SYSTEM_FILTER_FIELDS: dict[str, str] = {
     # the filterable `__system` fields and how their values compare
     "submissionDate": "timestamp", "updatedAt": "timestamp", "deletedAt": "timestamp",
     "submitterId": "int", "reviewState": "text",
+    "createdAt": "timestamp", "creatorId": "int", "conflict": "text",  # entities (routes/datasets.py)
 }
 _ROOT_PREFIX = "$root/Submissions/"
 _SAFE_COLUMN = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$|^"[^"]+"(\."[^"]+")?$')

@@ -103,6 +103,7 @@ CREATE TABLE IF NOT EXISTS form_attachments (
   type TEXT NOT NULL,
   blob_id INTEGER REFERENCES blobs(id),
   updated_at TEXT,
+  dataset_id INTEGER,                 -- an entity list served as this CSV (entities.py)
   PRIMARY KEY (form_def_id, name)
 );
 CREATE TABLE IF NOT EXISTS assignments (
@@ -191,6 +192,70 @@ CREATE TABLE IF NOT EXISTS form_field_values (  -- select_multiple values seen, 
   PRIMARY KEY (submission_def_id, path, value)
 );
 CREATE INDEX IF NOT EXISTS form_field_values_form ON form_field_values (form_id, path, value);
+CREATE TABLE IF NOT EXISTS datasets (     -- entity lists (entities.py)
+  id INTEGER PRIMARY KEY,
+  project_id INTEGER NOT NULL REFERENCES projects(id),
+  name TEXT NOT NULL,
+  actee_id TEXT NOT NULL,
+  approval_required INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL,
+  last_update TEXT,
+  UNIQUE (project_id, name)
+);
+CREATE TABLE IF NOT EXISTS ds_properties (
+  id INTEGER PRIMARY KEY,
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+  name TEXT NOT NULL,
+  published_at TEXT,
+  UNIQUE (dataset_id, name)
+);
+CREATE TABLE IF NOT EXISTS ds_property_fields (  -- which published form field saves to a property
+  property_id INTEGER NOT NULL REFERENCES ds_properties(id),
+  form_def_id INTEGER NOT NULL REFERENCES form_defs(id),
+  path TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  PRIMARY KEY (property_id, form_def_id)
+);
+CREATE TABLE IF NOT EXISTS dataset_sources (     -- form definitions that create or update entities
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+  form_def_id INTEGER NOT NULL REFERENCES form_defs(id),
+  repeat_path TEXT,
+  PRIMARY KEY (dataset_id, form_def_id)
+);
+CREATE TABLE IF NOT EXISTS entities (
+  id INTEGER PRIMARY KEY,
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+  uuid TEXT NOT NULL UNIQUE,
+  creator_id INTEGER NOT NULL,
+  conflict TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT,
+  deleted_at TEXT
+);
+CREATE INDEX IF NOT EXISTS entities_by_dataset ON entities (dataset_id, created_at, id);
+CREATE TABLE IF NOT EXISTS entity_defs (
+  id INTEGER PRIMARY KEY,
+  entity_id INTEGER NOT NULL REFERENCES entities(id),
+  version INTEGER NOT NULL,
+  base_version INTEGER,
+  current INTEGER NOT NULL,
+  label TEXT NOT NULL,
+  data_json TEXT NOT NULL,
+  data_received_json TEXT NOT NULL,
+  creator_id INTEGER NOT NULL,
+  user_agent TEXT,
+  conflict TEXT,
+  conflicting_json TEXT,
+  base_diff_json TEXT NOT NULL DEFAULT '[]',
+  server_diff_json TEXT NOT NULL DEFAULT '[]',
+  source_audit_id INTEGER,            -- the event that made it (submission.create/update, entity.create)
+  submission_def_id INTEGER,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entity_defs_by_entity ON entity_defs (entity_id, version);
+CREATE TABLE IF NOT EXISTS entity_submissions ( -- submission versions whose entity work is done
+  submission_def_id INTEGER PRIMARY KEY  -- no foreign key: a purged submission leaves its entities
+);
 """
 
 
@@ -227,6 +292,9 @@ class Store:
         columns = {row[1] for row in self.conn.execute("PRAGMA table_info(audits)")}
         if columns and "processed_at" not in columns:
             self.conn.execute("ALTER TABLE audits ADD COLUMN processed_at TEXT")
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(form_attachments)")}
+        if columns and "dataset_id" not in columns:
+            self.conn.execute("ALTER TABLE form_attachments ADD COLUMN dataset_id INTEGER")
 
     def close(self) -> None:
         self.conn.close()

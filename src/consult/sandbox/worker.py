@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 
-from . import catalog
+from . import catalog, entities
 from .store import Store, now
 from .xform import XFormDefinition, XmlElement, parse_submission
 
@@ -26,7 +26,10 @@ DEFAULT_INTERVAL = 3.0
 """Seconds between two runs of the worker loop: Central's worker polls every 3 s when busy."""
 BATCH = 100
 """Events per turn of the loop, so that a bulk load's backlog never holds requests up for long."""
-JOBS = ("submission.create", "submission.update.version")
+SPLIT_JOBS = ("submission.create", "submission.update.version")
+JOBS = (*SPLIT_JOBS, "submission.update")
+"""Events the worker handles: the split values of a version, and entities (entities.py) from a new
+submission or from the review that approves it."""
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -94,7 +97,7 @@ def run_pending(store: Store, limit: int | None = None) -> int:
     done = 0
     with store.transaction():
         events = store.all(
-            "SELECT a.id, a.details_json, f.id AS form_id "
+            "SELECT a.id, a.action, a.actor_id, a.details_json, f.id AS form_id "
             "FROM audits a JOIN forms f ON f.actee_id = a.actee_id "
             f"WHERE a.processed_at IS NULL AND a.action IN ({', '.join('?' * len(JOBS))}) ORDER BY a.id "
             "LIMIT ?",
@@ -103,8 +106,9 @@ def run_pending(store: Store, limit: int | None = None) -> int:
         )
         for event in events:
             details = json.loads(event["details_json"] or "{}")
-            if "submissionDefId" in details:
+            if "submissionDefId" in details and event["action"] in SPLIT_JOBS:
                 _process_submission(store, event["form_id"], int(details["submissionDefId"]))
+            entities.process_event(store, event["action"], details, event["actor_id"], event["id"])
             store.execute("UPDATE audits SET processed_at = ? WHERE id = ?", now(), event["id"])
             done += 1
     return done

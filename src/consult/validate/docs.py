@@ -18,6 +18,8 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from consult.output_dirs import claim
+
 from . import gx_context
 
 if TYPE_CHECKING:
@@ -26,8 +28,6 @@ if TYPE_CHECKING:
 
 SHOWN_ROWS = 20
 """Failing rows shown per expectation; the failures table in the database holds them all."""
-MARKER = ".consult-validation"
-"""Written in the folder this module creates, so it only ever replaces pages it wrote."""
 
 STYLE = """
 body { font-family: "Noto Sans", "DejaVu Sans", "Segoe UI", Arial, sans-serif; color: #1d2b26;
@@ -61,12 +61,8 @@ def write_data_docs(reports_dir: Path) -> Path | None:
     latest = gx_context.take_latest()
     if not latest:
         return None
-    site = reports_dir.resolve() / "validation"
-    if site.exists() and any(site.iterdir()) and not (site / MARKER).exists():
-        raise FileExistsError(f"{site} holds files consult did not write: move them, or choose another "
-                              "--reports folder")
-    (site / "validations").mkdir(parents=True, exist_ok=True)
-    (site / MARKER).touch()
+    site = claim(reports_dir.resolve() / "validation", option="--reports")
+    (site / "validations").mkdir(exist_ok=True)
     for old in (site / "validations").glob("*.html"):
         old.unlink()
     generated = datetime.now(UTC)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import catalog, directory, ingest, problems
+from .. import catalog, directory, entities, ingest, problems
 from ..responses import XML_TYPE, binary_response, body_response, json_response, success
-from ..state import current_actor, int_param, is_extended, is_true, require_user, sandbox
+from ..state import current_actor, int_param, is_extended, is_true, json_body, require_user, sandbox
+from .datasets import csv_response
 
 
 def _form(request: Request) -> sqlite3.Row:
@@ -179,6 +181,9 @@ def _attachment_file(request: Request, def_row: sqlite3.Row) -> Response:
     box = sandbox(request)
     name = request.path_params["name"]
     row = next((r for r in catalog.attachments(box.store, def_row["id"]) if r["name"] == name), None)
+    if row is not None and row["dataset_id"] is not None:  # the entity list's CSV for Collect (23-05)
+        body = entities.attachment_csv(box.store, row["dataset_id"])
+        return csv_response(body, name, f'"{hashlib.md5(body).hexdigest()}"')
     if row is None or row["blob_id"] is None:
         raise problems.not_found()
     data, md5, content_type = box.blobs.read(row["blob_id"])
@@ -204,6 +209,27 @@ async def upload_draft_attachment(request: Request) -> Response:
         box.store, box.blobs, def_row["id"], request.path_params["name"], await request.body(), content_type
     )
     return json_response(catalog.attachment_json(row), request.method)
+
+
+async def link_draft_attachment(request: Request) -> Response:
+    """`PATCH …/draft/attachments/{name} {"dataset": true|false}`: link or unlink an entity list."""
+    require_user(request)
+    box = sandbox(request)
+    form = _form(request)
+    linked = (await json_body(request)).get("dataset")
+    row = entities.set_attachment_link(box.store, form["project_id"], catalog.draft_def(box.store, form)["id"],
+                                       request.path_params["name"], linked)
+    body = {"name": row["name"], "type": row["type"], "exists": row["dataset_id"] is not None,
+            "blobExists": False, "datasetExists": row["dataset_id"] is not None, "updatedAt": row["updated_at"]}
+    return json_response(body, request.method)
+
+
+async def dataset_diff(request: Request) -> Response:
+    require_user(request)
+    box = sandbox(request)
+    form = _form(request)
+    return json_response(entities.dataset_diff(box.store, form["project_id"], catalog.draft_def(box.store, form)),
+                         request.method)
 
 
 async def form_attachments(request: Request) -> Response:
@@ -238,6 +264,8 @@ routes = [
     Route(f"{_FORM}/draft/attachments", draft_attachments, methods=["GET"]),
     Route(f"{_FORM}/draft/attachments/{{name}}", draft_attachment, methods=["GET"]),
     Route(f"{_FORM}/draft/attachments/{{name}}", upload_draft_attachment, methods=["POST"]),
+    Route(f"{_FORM}/draft/attachments/{{name}}", link_draft_attachment, methods=["PATCH"]),
+    Route(f"{_FORM}/draft/dataset-diff", dataset_diff, methods=["GET"]),
     Route(f"{_FORM}/attachments", form_attachments, methods=["GET"]),
     Route(f"{_FORM}/attachments/{{name}}", form_attachment, methods=["GET"]),
 ]

@@ -164,7 +164,8 @@ async def list_audits(request: Request) -> Response:
     form = form_of(request)
     submission = live_submission(request, form)
     rows = sandbox(request).store.all(
-        "SELECT * FROM audits WHERE actee_id = ? AND json_extract(details_json, '$.submissionId') = ? "
+        "SELECT * FROM audits WHERE (actee_id = ? OR action LIKE 'entity.%') "
+        "AND json_extract(details_json, '$.submissionId') = ? "
         "ORDER BY id DESC",
         form["actee_id"],
         submission["id"],

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import catalog, directory, ingest, problems
+from .. import catalog, directory, entities, ingest, problems
 from ..odata import CentralProblem
 from ..responses import (
     OPENROSA_HEADERS,
@@ -67,7 +67,8 @@ async def form_list(request: Request) -> Response:
     wanted = request.query_params.get("formID")
     rows = box.store.all(
         "SELECT * FROM forms WHERE project_id = ? AND deleted_at IS NULL AND state != 'closed' "
-        "AND current_def_id IS NOT NULL ORDER BY xml_form_id",
+        "AND current_def_id IS NOT NULL ORDER BY (SELECT coalesce(d.name, forms.xml_form_id) FROM form_defs d "
+        "WHERE d.id = forms.current_def_id), xml_form_id",
         project_id,
     )
     base = _base(request, project_id)
@@ -100,15 +101,28 @@ async def manifest(request: Request) -> Response:
         raise problems.not_found()
     def_row = catalog.published_def(box.store, form)
     base = f"{_base(request, project_id)}/forms/{quote(form['xml_form_id'], safe='')}/attachments"
-    entries = [
-        "    <mediaFile>\n"
-        f"      <filename>{xml_escape(row['name'])}</filename>\n"
-        f"      <hash>md5:{row['md5']}</hash>\n"
-        f"      <downloadUrl>{xml_escape(base)}/{xml_escape(quote(row['name'], safe=''))}</downloadUrl>\n"
-        "    </mediaFile>\n"
-        for row in catalog.attachments(box.store, def_row["id"])
-        if row["blob_id"] is not None
-    ]
+    datasets = f"{_base(request, project_id)}/datasets"
+    entries = []
+    for row in catalog.attachments(box.store, def_row["id"]):
+        url = f"{xml_escape(base)}/{xml_escape(quote(row['name'], safe=''))}"
+        if row["dataset_id"] is not None:  # an entity list (23-04): its CSV's hash and an integrity URL
+            name = box.store.scalar("SELECT name FROM datasets WHERE id = ?", row["dataset_id"])
+            entries.append(
+                '    <mediaFile type="entityList">\n'
+                f"      <filename>{xml_escape(row['name'])}</filename>\n"
+                f"      <hash>md5:{entities.attachment_md5(box.store, row['dataset_id'])}</hash>\n"
+                f"      <downloadUrl>{url}</downloadUrl>\n"
+                f"      <integrityUrl>{xml_escape(datasets)}/{xml_escape(quote(name, safe=''))}/integrity</integrityUrl>\n"
+                "    </mediaFile>\n"
+            )
+        elif row["blob_id"] is not None:
+            entries.append(
+                "    <mediaFile>\n"
+                f"      <filename>{xml_escape(row['name'])}</filename>\n"
+                f"      <hash>md5:{row['md5']}</hash>\n"
+                f"      <downloadUrl>{url}</downloadUrl>\n"
+                "    </mediaFile>\n"
+            )
     return openrosa_document(_listing("manifest", "http://openrosa.org/xforms/xformsManifest", entries),
                              request.method)
 
