@@ -103,8 +103,9 @@ def commands(build_dir: Path, db: str, reports: Path, options: bool) -> dict[str
     if options:
         measured |= {
             "flow, temporary Prefect server": [sys.executable, "-c", FLOW, str(build_dir), db, str(reports)],
-            "consult sync, Prefect imported": [sys.executable, "-c", "import prefect\nfrom consult.cli import app\n"
-                                               "app()", "sync", *common, "--reports", str(reports)],
+            "consult sync, Prefect imported": [sys.executable, "-c", ("import prefect\nfrom consult.cli import app\n"
+                                                                     "app()"), "sync", *common, "--reports",
+                                               str(reports)],
         }
     return measured
 
