@@ -24,6 +24,7 @@ from consult.central import (
     resolve_project,
     write_qr_codes,
 )
+from consult.central.teams import project_name
 from consult.forms import FormSources, build_forms
 
 
@@ -47,7 +48,8 @@ def field_teams(teams_file: str, qr_dir: str, settings: CentralSettings) -> str:
     with CentralSession(settings) as central:
         project_id = resolve_project(central, settings.project)
         access = ensure_teams(central, project_id, read_teams(Path(teams_file)))
-        return str(write_qr_codes(settings.base_url, project_id, settings.project, access, Path(qr_dir)).sheet)
+        name = project_name(central, project_id)
+        return str(write_qr_codes(settings.base_url, project_id, name, access, Path(qr_dir)).sheet)
 
 
 @flow(name="deploy-forms", log_prints=True)

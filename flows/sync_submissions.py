@@ -2,7 +2,10 @@
 
 Per project and form, concurrently: pull → validate → load (one task, retried on network errors);
 then a run summary as a Prefect table artifact and the validation's Data Docs in
-`reports/validation/`. The logic is in `consult.sync` and `consult.validate`.
+`reports/validation/`. The run itself is `consult.sync.run_sync` (recorded in `sync_runs`, one
+Central login per run); this module only says which of its steps are Prefect tasks. `consult
+sync` runs the same steps as plain calls (`consult.sync.LocalSteps`) when no Prefect API is
+configured, instead of starting a temporary Prefect server.
 
 The per-form tasks carry the tag `central-api`: a Prefect tag concurrency limit on it
 (`prefect concurrency-limit create central-api 4`) caps the calls Central sees from all runs on
@@ -19,12 +22,14 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from consult.sync import (
+    FormOutcome,
+    LocalSteps,
     ProgressCallback,
-    SyncOptions,
     SyncPlan,
+    SyncRequest,
     SyncSummary,
     is_transient,
-    plan_sync,
+    run_sync,
     sync_planned_form,
 )
 from consult.validate import write_data_docs
@@ -35,10 +40,8 @@ def _network_failure(task, task_run, state) -> bool:
 
 
 @task(cache_policy=NO_CACHE)
-def plan(build_dir: str, forms: list[str] | None, project: str | None, database: str | None,
-         central_config: str | None, options: SyncOptions) -> SyncPlan:
-    return plan_sync(Path(build_dir), forms, project, database, Path(central_config) if central_config else None,
-                     options)
+def plan(request: SyncRequest, project: str | None) -> SyncPlan:
+    return LocalSteps().plan(request, project)
 
 
 CENTRAL_API = "central-api"
@@ -63,6 +66,23 @@ def data_docs(reports_dir: str) -> str | None:
     return str(written) if written else None
 
 
+class PrefectSteps:
+    """The run's steps as Prefect tasks of the current flow run: run history, retries, artifacts."""
+
+    def plan(self, request: SyncRequest, project: str | None) -> SyncPlan:
+        return plan(request, project)
+
+    def sync_forms(self, plans: list[SyncPlan], progress: ProgressCallback | None) -> list[FormOutcome]:
+        futures = [(p, form_id, sync_form.submit(p, form_id, progress)) for p in plans for form_id in p.form_ids]
+        return [(p, form_id, future.result(raise_on_failure=False)) for p, form_id, future in futures]
+
+    def publish(self, summaries: list[SyncSummary]) -> None:
+        publish_summary(summaries)
+
+    def data_docs(self, reports_dir: Path) -> None:
+        data_docs(str(reports_dir))
+
+
 @flow(name="sync-submissions", log_prints=True)
 def sync_submissions(forms: list[str] | None = None, full: bool = False, write_back: bool = False,
                      project: str | None = None, build_dir: str = "build/forms", database: str | None = None,
@@ -74,15 +94,10 @@ def sync_submissions(forms: list[str] | None = None, full: bool = False, write_b
 
     `projects` (names or ids) syncs `forms` (default: every built form) of each of those
     projects in one run; without it, `project`, then the configured project."""
-    options = SyncOptions(full=full, write_back=write_back, page_size=page_size)
-    names: list[str | None] = list(dict.fromkeys(projects)) if projects else [project]
-    plans = [plan(build_dir, forms, name, database, central_config, options) for name in names]
-    summaries = [future.result() for future in
-                 [sync_form.submit(sync_plan, form_id, progress)
-                  for sync_plan in plans for form_id in sync_plan.form_ids]]
-    publish_summary(summaries)
-    data_docs(reports_dir)
-    return summaries
+    request = SyncRequest.of(forms=forms, full=full, write_back=write_back, project=project, build_dir=build_dir,
+                             database=database, central_config=central_config, page_size=page_size,
+                             reports_dir=reports_dir, projects=projects)
+    return run_sync(request, PrefectSteps(), progress)
 
 
 if __name__ == "__main__":

@@ -222,13 +222,15 @@ def teams(
 ) -> None:
     """Create an app user per field team, assign its forms, and write ODK Collect QR codes."""
     from consult.central import ensure_teams, read_teams, write_qr_codes
+    from consult.central.teams import project_name
 
     field_teams = read_teams(teams_file)
     claim(out, option="--out", create=False)
     try:
         with _central(central_config, project) as (central, project_id):
             access = ensure_teams(central, project_id, field_teams)
-            sheet = write_qr_codes(central.settings.base_url, project_id, central.settings.project, access, out)
+            name = project_name(central, project_id)
+            sheet = write_qr_codes(central.settings.base_url, project_id, name, access, out)
     finally:
         mark(out)
     table = Table(title=f"field teams in project {project_id}")
@@ -259,12 +261,10 @@ def sync(
                                            "memory (bench/README.md).")] = 1000,
 ) -> None:
     """Pull, validate and load the submissions into the reporting database (the sync-submissions flow)."""
-    import os
-
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from consult.central import CentralSettings
-    from consult.sync import SyncSummary
+    from consult.sync import SyncSummary, start_sync
     from consult.warehouse.database import create_engine_for, database_url
 
     CentralSettings.load(central_config)  # a configuration or URL mistake is said before anything starts
@@ -275,9 +275,6 @@ def sync(
     finally:
         engine.dispose()
     claim(reports, option="--reports", create=False)
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from flows.sync_submissions import sync_submissions
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
@@ -291,10 +288,10 @@ def sync(
                             description=f"{summary.form_id} ({note})")
 
         try:
-            summaries = sync_submissions(forms=form, full=full, write_back=write_back, project=project,
-                                         build_dir=str(build_dir), database=db,
-                                         central_config=str(central_config) if central_config else None,
-                                         reports_dir=str(reports), page_size=page_size, progress=show)
+            summaries = start_sync(forms=form, full=full, write_back=write_back, project=project,
+                                   build_dir=str(build_dir), database=db,
+                                   central_config=str(central_config) if central_config else None,
+                                   reports_dir=str(reports), page_size=page_size, progress=show)
         finally:
             mark(reports)
     console.print(_sync_table(summaries))

@@ -89,6 +89,12 @@ def ensure_teams(central: CentralSession, project_id: int, teams: list[FieldTeam
     return access
 
 
+def project_name(central: CentralSession, project_id: int) -> str:
+    """The project's name as Central shows it, for Collect's project list: the configuration may
+    name the project by its id."""
+    return str(central.json("GET", central.http.urlformat("projects/{pid}", pid=project_id))["name"])
+
+
 def collect_settings(base_url: str, project_id: int, project_name: str, access: TeamAccess) -> dict:
     """ODK Collect's project settings, as its "Add project → scan QR code" expects them."""
     token = access.token.get_secret_value()

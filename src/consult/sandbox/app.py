@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import problems, worker
 from .odata import CentralProblem
+from .purge import purge_submissions
 from .responses import problem_response
 from .routes import datasets, exports, forms, history, odata_feed, openrosa, projects, sessions, submissions
 from .state import Sandbox
@@ -120,6 +121,7 @@ def create_app(box: Sandbox, worker_interval: float = worker.DEFAULT_INTERVAL) -
     table: list[BaseRoute] = [
         Route("/sandbox/health", health, methods=["GET"]),
         Route("/sandbox/worker/exhaust", exhaust_worker, methods=["POST"]),
+        Route("/sandbox/purge", purge_submissions, methods=["POST"]),
     ]
     for module in (sessions, projects, openrosa, odata_feed, datasets, exports, forms, submissions, history):
         table.extend(module.routes)

@@ -21,8 +21,9 @@ This module is the one import a sync needs: the bookkeeping (`state`), failures 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,6 +86,21 @@ class LoadCounts:
     """Submissions it held already (edited, reviewed, or simply pulled again)."""
     unchanged: int = 0
     """Of the `updated`, those whose OData row was identical to the stored one."""
+    changed: frozenset[str] = field(default_factory=frozenset)
+    """The `updated` whose OData row differed from the stored one."""
+    review_only: frozenset[str] = field(default_factory=frozenset)
+    """Of the `changed`, those where only the review state (and with it `updatedAt`) differed."""
+
+
+REVIEW_KEYS = ("reviewState", "updatedAt")
+
+
+def _without_review(raw_json: str) -> dict[str, Any]:
+    row = json.loads(raw_json)
+    system = row.get("__system")
+    if isinstance(system, dict):
+        row["__system"] = {k: v for k, v in system.items() if k not in REVIEW_KEYS}
+    return row
 
 
 def _submission_row(project_id: int, system: SubmissionSystem, status: str,
@@ -139,8 +155,12 @@ def load_page(conn: Connection, project_id: int, records: FormRecords, statuses:
         for s in records.submissions])
     _replace_rows(conn, records, list(stored))
     replace_failures(conn, project_id, form_id, ids, failures)
-    unchanged = sum(1 for s in records.submissions if stored.get(s.instance_id) == s.raw_json)
-    return LoadCounts(new=len(ids) - len(stored), updated=len(stored), unchanged=unchanged)
+    changed = {s.instance_id: s.raw_json for s in records.submissions
+               if s.instance_id in stored and stored[s.instance_id] != s.raw_json}
+    review_only = frozenset(i for i, raw in changed.items()
+                            if _without_review(raw) == _without_review(stored[i]))
+    return LoadCounts(new=len(ids) - len(stored), updated=len(stored), unchanged=len(stored) - len(changed),
+                      changed=frozenset(changed), review_only=review_only)
 
 
 def _replace_submissions(conn: Connection, project_id: int, form_id: str, stored_ids: Sequence[str],
@@ -202,15 +222,22 @@ def mark_deleted(conn: Connection, project_id: int, form_id: str,
 
 
 def mark_purged(conn: Connection, project_id: int, form_id: str, live_ids: set[str],
-                at: datetime | None = None) -> int:
-    """Stamp `purged_at` on stored, undeleted submissions Central no longer has at all, and clear
-    it on any that are back; returns how many were newly purged. `live_ids` must be complete."""
+                at: datetime | None = None, *, deleted_ids: set[str] | None = None) -> int:
+    """Stamp `purged_at` on stored submissions Central no longer has at all, and clear it on any
+    that are back; returns how many were newly purged. `live_ids` must be complete.
+
+    Central purges only what was soft-deleted first: given `deleted_ids` (every soft-deleted
+    submission Central still holds, complete), a stored submission marked deleted and in
+    neither set is purged too; without it, deleted submissions are left alone."""
     s = submissions.c
-    stored = conn.execute(select(s.instance_id, s.purged_at).where(
-        s.project_id == project_id, s.form_id == form_id, s.deleted_at.is_(None))).all()
+    query = select(s.instance_id, s.purged_at).where(s.project_id == project_id, s.form_id == form_id)
+    if deleted_ids is None:
+        query = query.where(s.deleted_at.is_(None))
+    held = live_ids | (deleted_ids or set())
+    stored = conn.execute(query).all()
     moment = at or datetime.now(UTC)
-    purged = {i: moment for i, purged_at in stored if purged_at is None and i not in live_ids}
-    back = {i: None for i, purged_at in stored if purged_at is not None and i in live_ids}
+    purged = {i: moment for i, purged_at in stored if purged_at is None and i not in held}
+    back = {i: None for i, purged_at in stored if purged_at is not None and i in held}
     _set_by_id(conn, project_id, form_id, "purged_at", purged | back)
     return len(purged)
 

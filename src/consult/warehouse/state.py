@@ -75,10 +75,11 @@ def record_run_start(conn: Connection) -> int:
 
 
 def record_run_finish(conn: Connection, run_id: int, status: str,
-                      summary: Mapping[str, Any] | None = None) -> None:
+                      summary: Mapping[str, Any] | None = None, error: str | None = None) -> None:
+    """The run's end: its status, its counts (totals and per form, as JSON) and, when it failed, why."""
     text = None if summary is None else json.dumps(summary, ensure_ascii=False, sort_keys=True, default=str)
     conn.execute(update(sync_runs).where(sync_runs.c.id == run_id)
-                 .values(finished_at=datetime.now(UTC), status=status, summary=text))
+                 .values(finished_at=datetime.now(UTC), status=status, summary=text, error=error))
 
 
 def written_back(conn: Connection, project_id: int, form_id: str,

@@ -145,6 +145,7 @@ sync_runs = Table(
     SqlColumn("finished_at", UtcDateTime),
     SqlColumn("status", Text, nullable=False),
     SqlColumn("summary", Text),
+    SqlColumn("error", Text),
 )
 
 write_backs = Table(
