@@ -116,20 +116,19 @@ def run_demo(workdir: Path, forms_dir: Path = Path("forms"), seed: int = 2004, l
 
 
 def _sync(settings: CentralSettings, build_dir: Path, database_url: str, reports_dir: Path) -> list:
-    """The production flow, given the sandbox's credentials the way production gets them: the environment
-    (restored afterwards, so a caller's own configuration is left as it was)."""
+    """The sync as `consult sync` runs it (the flow on a configured Prefect API, else the same steps in this
+    process), given the sandbox's credentials the way production gets them: the environment (restored
+    afterwards, so a caller's own configuration is left as it was)."""
     central = {"CONSULT_CENTRAL_URL": settings.url, "CONSULT_CENTRAL_USER": settings.username,
                "CONSULT_CENTRAL_PASSWORD": settings.password.get_secret_value(),
                "CONSULT_CENTRAL_PROJECT": settings.project}
     before = {key: os.environ.get(key) for key in central}
     os.environ.update(central)
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
-        from flows.sync_submissions import sync_submissions
+        from consult.sync import start_sync
 
-        return sync_submissions(build_dir=str(build_dir), database=database_url, write_back=True,
-                                reports_dir=str(reports_dir))
+        return start_sync(build_dir=str(build_dir), database=database_url, write_back=True,
+                          reports_dir=str(reports_dir))
     finally:
         for key, value in before.items():
             if value is None:
