@@ -1,7 +1,7 @@
 """Prefect flow: bring every new or changed consultation from ODK Central into the reporting DB.
 
 Per project and form, concurrently: pull → validate → load (one task, retried on network errors);
-then a run summary as a Prefect table artifact and the validation's Data Docs in
+the files of the loaded submissions (with `attachments_dir`); then a run summary as a Prefect table artifact and the validation's Data Docs in
 `reports/validation/`. The run itself is `consult.sync.run_sync` (recorded in `sync_runs`, one
 Central login per run); this module only says which of its steps are Prefect tasks. `consult
 sync` runs the same steps as plain calls (`consult.sync.LocalSteps`) when no Prefect API is
@@ -33,6 +33,7 @@ from consult.sync import (
     sync_planned_form,
 )
 from consult.validate import write_data_docs
+from flows.attachments import form_attachments, publish_attachments
 
 
 def _network_failure(task, task_run, state) -> bool:
@@ -76,6 +77,10 @@ class PrefectSteps:
         futures = [(p, form_id, sync_form.submit(p, form_id, progress)) for p in plans for form_id in p.form_ids]
         return [(p, form_id, future.result(raise_on_failure=False)) for p, form_id, future in futures]
 
+    def attachments(self, forms: list[tuple[SyncPlan, str]], out: Path) -> None:
+        futures = [form_attachments.submit(p, form_id, str(out)) for p, form_id in forms]
+        publish_attachments([future.result() for future in futures])
+
     def publish(self, summaries: list[SyncSummary]) -> None:
         publish_summary(summaries)
 
@@ -88,15 +93,16 @@ def sync_submissions(forms: list[str] | None = None, full: bool = False, write_b
                      project: str | None = None, build_dir: str = "build/forms", database: str | None = None,
                      central_config: str | None = None, page_size: int = 1000, reports_dir: str = "reports",
                      progress: ProgressCallback | None = None,
-                     projects: list[str] | None = None) -> list[SyncSummary]:
+                     projects: list[str] | None = None, attachments_dir: str | None = None) -> list[SyncSummary]:
     """`database` defaults to CONSULT_DATABASE_URL, then sqlite:///reporting.db; Central's
     credentials come from the environment or the pyodk config, never from parameters.
 
     `projects` (names or ids) syncs `forms` (default: every built form) of each of those
-    projects in one run; without it, `project`, then the configured project."""
+    projects in one run; without it, `project`, then the configured project. With `attachments_dir`,
+    the files of the loaded submissions are downloaded there (`<form>/<instance>/`)."""
     request = SyncRequest.of(forms=forms, full=full, write_back=write_back, project=project, build_dir=build_dir,
                              database=database, central_config=central_config, page_size=page_size,
-                             reports_dir=reports_dir, projects=projects)
+                             reports_dir=reports_dir, projects=projects, attachments_dir=attachments_dir)
     return run_sync(request, PrefectSteps(), progress)
 
 

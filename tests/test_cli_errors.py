@@ -324,7 +324,8 @@ def test_the_sync_summary_fits_80_columns_without_stray_log_lines(prefect_api, c
                                                                  built_forms: BuiltForms, tmp_path: Path) -> None:
     assert consult("deploy", "--build-dir", str(built_forms.out_dir), **central_env(central))[0] == 0
     code, output = consult("sync", "--build-dir", str(built_forms.out_dir), "--db", f"sqlite:///{tmp_path / 'r.db'}",
-                           "--reports", str(tmp_path / "reports"), **central_env(central), **prefect_env())
+                           "--reports", str(tmp_path / "reports"), "--attachments-dir", str(tmp_path / "files"),
+                           **central_env(central), **prefect_env())
     assert code == 0, output
     assert "great_expectations" not in output and "Created temporary directory" not in output
     lines = output.splitlines()

@@ -54,8 +54,11 @@ def test_sync_flow_loads_validates_writes_back_and_reports(prefect_api, central_
 
     db = f"sqlite:///{tmp_path / 'reporting.db'}"
     summaries = sync_submissions(build_dir=str(central_env.built.out_dir), database=db, write_back=True,
-                                 reports_dir=str(tmp_path / "reports"), page_size=50)
+                                 reports_dir=str(tmp_path / "reports"), page_size=50,
+                                 attachments_dir=str(tmp_path / "files"))
     assert sorted(s.form_id for s in summaries) == sorted(FORM_IDS)
+    photos = list((tmp_path / "files" / "focal_point_registration").rglob("*.jpg"))
+    assert photos and sum(int(r["downloaded"]) for r in _artifact_rows("attachments")) == len(photos)
     by_form = {s.form_id: s for s in summaries}
     assert by_form["workshop_evaluation"].pulled == 48, "29 + 19 delegates"
     mistakes = sum(1 for i in central_env.interviews if i.mistake)
@@ -89,9 +92,11 @@ def test_consult_sync_command_runs_the_flow_with_a_progress_table(prefect_api, c
     monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
     db = f"sqlite:///{tmp_path / 'reporting.db'}"
     args = ["sync", "--build-dir", str(central_env.built.out_dir), "--db", db, "--reports", str(tmp_path / "r"),
-            "--form", "focal_point_registration", "--form", "workshop_evaluation", "--page-size", "7"]
+            "--form", "focal_point_registration", "--form", "workshop_evaluation", "--page-size", "7",
+            "--attachments-dir", str(tmp_path / "files")]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
+    assert list((tmp_path / "files" / "focal_point_registration").rglob("*.jpg")), "the decision photos landed"
     output = " ".join(first.output.split())
     assert "focal_point_registration" in output and "workshop_evaluation" in output
     assert central_env.server.admin_password not in first.output

@@ -262,14 +262,14 @@ def has_attachments(schema: FormSchema) -> bool:
 
 
 def planned_form_attachments(plan: SyncPlan, form_id: str, root: Path) -> AttachmentSummary:
-    """One form's files with its own Central session and database engine (safe in a worker thread), for
-    the flow that has just synced the form with the same plan."""
-    from consult.central import CentralSession
+    """One form's files with the run's Central session (or one of its own outside a run) and its own
+    database engine (safe in a worker thread), after the form's sync with the same plan."""
+    from consult.central.session import central_session
     from consult.warehouse.database import create_engine_for
 
     engine = create_engine_for(plan.database_url)
     try:
-        with CentralSession(plan.settings) as central:
+        with central_session(plan.settings) as central:
             return sync_attachments(central, engine, plan.project_id, plan.schema(form_id), root)
     finally:
         engine.dispose()

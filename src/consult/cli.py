@@ -259,6 +259,10 @@ def sync(
     page_size: Annotated[int, typer.Option("--page-size", min=1, help="Submissions per OData page and "
                                            "transaction; 5000 syncs large forms ~1.5x faster for ~140 MB more "
                                            "memory (bench/README.md).")] = 1000,
+    attachments: Annotated[Path, typer.Option("--attachments-dir", help="Where the files of the loaded "
+                                              "submissions go (<form>/<instance>/).")] = Path("attachments"),
+    no_attachments: Annotated[bool, typer.Option("--no-attachments", help="Do not download the submissions' "
+                                                 "files.")] = False,
 ) -> None:
     """Pull, validate and load the submissions into the reporting database (the sync-submissions flow)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -291,7 +295,8 @@ def sync(
             summaries = start_sync(forms=form, full=full, write_back=write_back, project=project,
                                    build_dir=str(build_dir), database=db,
                                    central_config=str(central_config) if central_config else None,
-                                   reports_dir=str(reports), page_size=page_size, progress=show)
+                                   reports_dir=str(reports), page_size=page_size, progress=show,
+                                   attachments_dir=None if no_attachments else str(attachments))
         finally:
             mark(reports)
     console.print(_sync_table(summaries))
@@ -364,7 +369,8 @@ def demo(
     console.print("The pipeline's commands on the demo's database (the sync needs the demo's Central: "
                   "start it in a second terminal with the first line):", soft_wrap=True)
     for line in (f"{program} sandbox --data-dir {shlex.quote(str(result.sandbox_dir))} --port 8383",
-                 f"{central} {program} sync --db {db} --build-dir {build} --reports {reports}",
+                 f"{central} {program} sync --db {db} --build-dir {build} --reports {reports} "
+                 f"--attachments-dir {shlex.quote(str(workdir / 'attachments'))}",
                  f"{program} report --db {db} --build-dir {build} --lang en --out {reports} --pdf",
                  f"{program} export --db {db} --build-dir {build} --format spss --lang en --out {exports}",
                  f"{program} codebook --db {db} --build-dir {build} --out {exports}/codebook"):

@@ -393,17 +393,21 @@ class SyncRequest:
     central_config: Path | None = None
     reports_dir: Path | None = None
     """Where the validation Data Docs go; None writes none."""
+    attachments_dir: Path | None = None
+    """Where the loaded submissions' files go (`<form>/<instance>/`); None downloads none."""
 
     @classmethod
     def of(cls, forms: list[str] | None = None, full: bool = False, write_back: bool = False,
            project: str | None = None, build_dir: str | Path = "build/forms", database: str | None = None,
            central_config: str | Path | None = None, page_size: int = 1000,
-           reports_dir: str | Path | None = "reports", projects: list[str] | None = None) -> SyncRequest:
+           reports_dir: str | Path | None = "reports", projects: list[str] | None = None,
+           attachments_dir: str | Path | None = None) -> SyncRequest:
         """From the flow's parameters (`flows/sync_submissions.py`), which `consult sync` shares."""
         return cls(tuple(forms) if forms else None, SyncOptions(full=full, write_back=write_back, page_size=page_size),
                    tuple(projects) if projects else (project,), Path(build_dir), database,
                    Path(central_config) if central_config else None,
-                   Path(reports_dir) if reports_dir is not None else None)
+                   Path(reports_dir) if reports_dir is not None else None,
+                   Path(attachments_dir) if attachments_dir is not None else None)
 
 
 FormOutcome = tuple[SyncPlan, str, "SyncSummary | BaseException"]
@@ -415,6 +419,8 @@ class SyncSteps(Protocol):
     def plan(self, request: SyncRequest, project: str | None) -> SyncPlan: ...
 
     def sync_forms(self, plans: list[SyncPlan], progress: ProgressCallback | None) -> list[FormOutcome]: ...
+
+    def attachments(self, forms: list[tuple[SyncPlan, str]], out: Path) -> None: ...
 
     def publish(self, summaries: list[SyncSummary]) -> None: ...
 
@@ -465,13 +471,20 @@ def _finish(engine: Engine, record: RunRecord, status: str, error: str | None) -
 
 def run_sync(request: SyncRequest, steps: SyncSteps, progress: ProgressCallback | None = None) -> list[SyncSummary]:
     """One sync run, whoever executes its steps: recorded in `sync_runs`, one Central login per
-    account, each project planned, its forms synced, the summary published, the Data Docs written
-    when anything was validated. A form that failed fails the run once the others are done."""
+    account, each project planned, its forms synced, the files of their loaded submissions downloaded
+    (with `attachments_dir`; files already here cost no request), the summary published, the Data Docs
+    written when anything was validated. A form that failed fails the run once the others are done."""
     with shared_sessions(), recorded_run(request.database) as run:
         plans = [steps.plan(request, project) for project in dict.fromkeys(request.projects)]
         outcomes = steps.sync_forms(plans, progress)
         run.summaries = [o for _, _, o in outcomes if isinstance(o, SyncSummary)]
         failed = [(plan, form_id, o) for plan, form_id, o in outcomes if isinstance(o, BaseException)]
+        if request.attachments_dir is not None:
+            from consult.attachments import has_attachments
+
+            steps.attachments([(plan, form_id) for plan, form_id, o in outcomes
+                               if isinstance(o, SyncSummary) and has_attachments(plan.schema(form_id))],
+                              request.attachments_dir)
         rows = run.summaries + [SyncSummary(plan.project_id, form_id, error=str(o) or o.__class__.__name__)
                                 for plan, form_id, o in failed]
         steps.publish(rows)
@@ -507,6 +520,13 @@ class LocalSteps:
             return [one(job) for job in jobs]
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sync-form") as pool:
             return list(pool.map(one, jobs))
+
+    def attachments(self, forms: list[tuple[SyncPlan, str]], out: Path) -> None:
+        from consult.attachments import planned_form_attachments
+
+        for plan, form_id in forms:
+            for missing in planned_form_attachments(plan, form_id, out).missing:
+                log.warning("%s %s", form_id, missing)
 
     def publish(self, summaries: list[SyncSummary]) -> None:
         """Nothing to publish to without a Prefect API: the run's summary is in `sync_runs`."""
