@@ -187,9 +187,12 @@ def deploy(
     build_dir: BuildDir = Path("build/forms"),
     central_config: CentralConfigFile = None,
     project: Annotated[str | None, typer.Option(help="Project name or id (default: from the config).")] = None,
+    forms_config: Annotated[Path, typer.Option("--forms-config", help="Its [entity_lists.<name>] tables set "
+                                               "each entity list's approval.")] = Path("forms/consult.toml"),
 ) -> None:
     """Publish the built forms and their media to ODK Central; unchanged forms are left alone."""
     from consult.central import MissingMediaError, built_forms, deploy_forms
+    from consult.central.entities import read_entity_list_settings
 
     forms = built_forms(build_dir)
     if not forms:
@@ -198,7 +201,7 @@ def deploy(
     refused: MissingMediaError | None = None
     with _central(central_config, project) as (central, project_id):
         try:
-            deployed = deploy_forms(central, project_id, forms)
+            deployed = deploy_forms(central, project_id, forms, read_entity_list_settings(forms_config))
         except MissingMediaError as exc:
             deployed, refused = exc.deployed, exc
     table = Table(title=f"deployed to project {project_id} on {central.settings.base_url}")
@@ -533,6 +536,86 @@ def attachments(
     for summary in summaries:
         for missing in summary.missing:
             errors.print(f"[yellow]{summary.form_id} {escape(str(missing))}", soft_wrap=True)
+
+entities_app = typer.Typer(help="Entity lists (the focal-point registry): import, list, export, sync.",
+                           no_args_is_help=True)
+app.add_typer(entities_app, name="entities")
+ListName = Annotated[str, typer.Option("--list", help="The entity list, e.g. focal_points.")]
+ProjectOption = Annotated[str | None, typer.Option(help="Project name or id (default: from the config).")]
+
+
+@entities_app.command("import")
+def entities_import(
+    file: Annotated[Path, typer.Argument(help="A .xlsx or .csv: a label column and one column per property.")],
+    list_name: ListName,
+    key: Annotated[str | None, typer.Option(help="The column that tells rows apart (e.g. phone); a rerun skips "
+                                                 "rows already imported. Default: the file's uuid column.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Entities per request.")] = 200,
+    central_config: CentralConfigFile = None,
+    project: ProjectOption = None,
+) -> None:
+    """Check every row, then create the entities Central lacks; nothing is created if any row is bad."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from consult.entities import ImportRefused, import_entities
+
+    if not file.is_file():
+        errors.print(f"[red]no such file: {escape(str(file))}", soft_wrap=True)
+        raise typer.Exit(1)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with _central(central_config, project) as (central, project_id), Progress(*columns, console=console) as bar:
+        task = bar.add_task(f"{list_name}: creating", total=None)
+        try:
+            result = import_entities(central, project_id, list_name, file, key, batch_size,
+                                     lambda done, total: bar.update(task, completed=done, total=total))
+        except ImportRefused as refused:
+            bar.stop()
+            errors.print(f"[red]{escape(str(refused))}; fix these rows and run again:", soft_wrap=True)
+            for problem in refused.problems:
+                errors.print(f"[red]  {escape(problem)}", soft_wrap=True)
+            raise typer.Exit(1) from None
+    console.print(f"{list_name}: {result.rows} rows, {result.created} created, {result.skipped} already there")
+
+
+@entities_app.command("list")
+def entities_list(list_name: ListName, central_config: CentralConfigFile = None, project: ProjectOption = None) -> None:
+    """The entities of a list: label, version, open conflict, last change."""
+    from consult.entities import read_entities
+
+    with _central(central_config, project) as (central, project_id):
+        records = sorted(read_entities(central, project_id, list_name), key=lambda r: r.label)
+    table = Table(title=f"{list_name}: {len(records)} entities")
+    table.add_column("label", overflow="ellipsis", no_wrap=True, max_width=40)
+    table.add_column("v", justify="right")
+    table.add_column("conflict")
+    table.add_column("updated")
+    table.add_column("uuid", no_wrap=True)
+    for r in records:
+        table.add_row(escape(r.label), str(r.version), r.conflict or "", (r.updated_at or r.created_at)[:10],
+                      r.uuid[:8])
+    console.print(table)
+
+
+@entities_app.command("export")
+def entities_export(
+    list_name: ListName,
+    out: Annotated[Path, typer.Option("--out", help="A .csv (UTF-8 with BOM) or .xlsx file.")],
+    central_config: CentralConfigFile = None,
+    project: ProjectOption = None,
+) -> None:
+    """Write the list to a CSV or Excel file: uuid, label, properties, version, conflict, times, creator."""
+    from consult.entities import export_entities, list_properties, read_entities
+
+    if out.suffix.lower() not in (".csv", ".xlsx"):
+        errors.print(f"[red]--out {escape(str(out))}: give a .csv or .xlsx file", soft_wrap=True)
+        raise typer.Exit(1)
+    with _central(central_config, project) as (central, project_id):
+        properties = list_properties(central, project_id, list_name)
+        records = list(read_entities(central, project_id, list_name))
+        export_entities(records, properties, out)
+    console.print(f"{list_name}: {len(records)} entities written to [bold]{escape(str(out.resolve()))}[/bold]",
+                  soft_wrap=True)
+
 
 if __name__ == "__main__":
     app()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,6 @@ from pyodk._endpoints.form_draft_attachments import FormDraftAttachmentService
 from pyodk._endpoints.form_drafts import FormDraftService
 
 from consult.central.entities import (
-    ApprovalChange,
     EntityListSettings,
     FormEntities,
     form_entities,
@@ -201,28 +200,29 @@ def deploy_forms(central: CentralSession, project_id: int, forms: list[BuiltForm
 
     Forms that fill an entity list go first, so the list exists when a form that reads it gets its
     draft (Central links `<list>.csv` then); the lists' properties are checked against the forms'
-    `save_to` before any draft; then each configured list gets its `approvalRequired`."""
+    `save_to` before any draft; then each configured list gets its `approvalRequired` (a configured
+    list that no form creates yet is left until one does)."""
     plan = EntityPlan.make(central, project_id, forms, entity_lists or {})
     missing = {form.schema.form_id: names for form in forms
                if (names := [n for n in missing_media(form) if n not in plan.list_files])}
     deployed = [deploy_form(central, project_id, form, plan.list_files) for form in plan.ordered(forms)
                 if form.schema.form_id not in missing]
     present = remote_lists(central, project_id) if plan.settings else {}
-    plan.approvals = [change for setting in plan.settings.values() if setting.name in present
-                      if (change := set_approval(central, project_id, setting)) is not None]
+    for setting in plan.settings.values():
+        if setting.name in present:
+            set_approval(central, project_id, setting)
     if missing:
         raise MissingMediaError(missing, deployed)
     return deployed
 
 
-@dataclass
+@dataclass(frozen=True)
 class EntityPlan:
     """The entity lists of a deploy: which CSVs are lists, in which order the forms go."""
 
     forms: dict[str, FormEntities]
     lists: frozenset[str]
     settings: Mapping[str, EntityListSettings]
-    approvals: list[ApprovalChange] = field(default_factory=list)
 
     @property
     def list_files(self) -> frozenset[str]:
@@ -234,10 +234,6 @@ class EntityPlan:
         declared = {f.schema.form_id: form_entities(f.schema.form_id, f.xml.decode("utf-8")) for f in forms}
         remote = remote_lists(central, project_id)
         lists = frozenset(remote) | {n for d in declared.values() for n in d.sources}
-        unknown = sorted(set(settings) - lists)
-        if unknown:
-            raise DeployError(f"forms/consult.toml configures the entity list {unknown[0]}, which no form creates "
-                              "and Central does not have: check the name under [entity_lists]")
         saved: dict[str, set[str]] = {name: set(r.properties) for name, r in remote.items()}
         for entities in declared.values():
             for name, props in entities.saves.items():
