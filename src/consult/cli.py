@@ -617,5 +617,43 @@ def entities_export(
                   soft_wrap=True)
 
 
+@entities_app.command("sync")
+def entities_sync(
+    list_names: Annotated[list[str] | None, typer.Option("--list", help="Only this list (repeatable; default: "
+                                                                         "every list of the project).")] = None,
+    db: DatabaseUrl = None,
+    central_config: CentralConfigFile = None,
+    project: ProjectOption = None,
+) -> None:
+    """Copy the entity lists into the reporting database: only what changed since the last sync."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from consult.warehouse.database import create_engine_for, database_url
+    from consult.warehouse.entities import sync_entity_lists
+
+    try:
+        engine = create_engine_for(database_url(db))
+    except ValueError as exc:
+        errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    try:
+        with _central(central_config, project) as (central, project_id):
+            summaries = sync_entity_lists(central, engine, project_id, list_names)
+    except SQLAlchemyError as exc:
+        errors.print(f"[red]{escape(str(exc).splitlines()[0])}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    table = Table(title="entity lists")
+    for column in ("list", "new", "updated", "deleted", "restored", "conflicts", "errors"):
+        table.add_column(column, justify="left" if column == "list" else "right")
+    for s in summaries:
+        table.add_row(s.list_name, *map(str, (s.new, s.updated, s.deleted, s.restored, s.conflicts, len(s.errors))))
+    console.print(table)
+    for s in summaries:
+        for error in s.errors:
+            errors.print(f"[yellow]{s.list_name}: no entity from {escape(str(error))}", soft_wrap=True)
+
+
 if __name__ == "__main__":
     app()
