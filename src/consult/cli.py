@@ -562,18 +562,28 @@ def entities_import(
     if not file.is_file():
         errors.print(f"[red]no such file: {escape(str(file))}", soft_wrap=True)
         raise typer.Exit(1)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with _central(central_config, project) as (central, project_id), Progress(*columns, console=console) as bar:
-        task = bar.add_task(f"{list_name}: creating", total=None)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=console)
+    tasks: list[int] = []
+
+    def show(done: int, total: int) -> None:
+        """The bar appears once every row passed the checks and there is something to create."""
+        if total and not tasks:
+            bar.start()
+            tasks.append(bar.add_task(f"{list_name}: creating", total=total))
+        if tasks:
+            bar.update(tasks[0], completed=done)
+
+    with _central(central_config, project) as (central, project_id):
         try:
-            result = import_entities(central, project_id, list_name, file, key, batch_size,
-                                     lambda done, total: bar.update(task, completed=done, total=total))
+            result = import_entities(central, project_id, list_name, file, key, batch_size, show)
         except ImportRefused as refused:
-            bar.stop()
             errors.print(f"[red]{escape(str(refused))}; fix these rows and run again:", soft_wrap=True)
             for problem in refused.problems:
                 errors.print(f"[red]  {escape(problem)}", soft_wrap=True)
             raise typer.Exit(1) from None
+        finally:
+            bar.stop()
     console.print(f"{list_name}: {result.rows} rows, {result.created} created, {result.skipped} already there")
 
 

@@ -77,8 +77,8 @@ def test_every_bad_row_is_reported_and_nothing_is_created(project: tuple[int, di
     rows[2][4] = 84900000002  # a phone typed as a number: its + is gone
     rows[3][4] = rows[0][4]  # the same key twice
     sheet = contact_sheet(tmp_path / "bad.xlsx", rows)
-    code, _, err = consult(env, "entities", "import", str(sheet), "--list", "focal_points", "--key", "phone")
-    assert code == 1
+    code, out, err = consult(env, "entities", "import", str(sheet), "--list", "focal_points", "--key", "phone")
+    assert code == 1 and "creating" not in out
     assert err.splitlines() == [
         "bad.xlsx: 3 problem(s), nothing was created; fix these rows and run again:",
         "  row 3: the label is empty",
