@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from consult.central import CentralSession, DeployAction, deploy_forms, resolve_project
-from consult.central.deploy import BuiltForm, DeployError
+from consult.central.deploy import BuiltForm, DeployError, deploy_form, upload_draft_attachments
 from consult.central.entities import (
     EntityListError,
     EntityListSettings,
@@ -100,3 +100,20 @@ def test_consult_toml_configures_the_lists(tmp_path: Path) -> None:
     bad.write_text('[entity_lists.focal_points]\napproval_required = "yes"\n', encoding="utf-8")
     with pytest.raises(EntityListError, match=r"\[entity_lists.focal_points\] takes approval_required = true"):
         read_entity_list_settings(bad)
+
+
+def test_a_draft_made_before_its_list_existed_is_linked_not_uploaded(central: CentralSession,
+                                                                     entity_forms: list[BuiltForm]) -> None:
+    project_id = resolve_project(central, central.settings.project)
+    forms = {f.schema.form_id: f for f in entity_forms}
+    reader = forms["province_followup_test"]
+    central.json("POST", f"projects/{project_id}/forms", params={"publish": "false", "ignoreWarnings": "true"},
+                 data=reader.xml, headers={"Content-Type": "application/xml"})
+    drafted = central.json("GET", f"projects/{project_id}/forms/province_followup_test/draft/attachments")
+    assert [(a["name"], a["exists"], a.get("datasetExists")) for a in drafted] == [
+        ("focal_points.csv", False, False)]
+    deploy_form(central, project_id, forms["focal_point_entity_test"])
+    assert upload_draft_attachments(central, project_id, reader, frozenset({"focal_points.csv"})) == (
+        "focal_points.csv",)
+    (linked,) = central.json("GET", f"projects/{project_id}/forms/province_followup_test/draft/attachments")
+    assert (linked["datasetExists"], linked["exists"], linked["hash"]) == (True, True, None)
