@@ -560,8 +560,7 @@ def entities_import(
     from consult.entities import ImportRefused, import_entities
 
     if not file.is_file():
-        errors.print(f"[red]no such file: {escape(str(file))}", soft_wrap=True)
-        raise typer.Exit(1)
+        raise UserMistake(f"no such file: {file}: give the contact sheet (.xlsx or .csv)")
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console)
     tasks: list[int] = []
@@ -617,8 +616,7 @@ def entities_export(
     from consult.entities import export_entities, list_properties, read_entities
 
     if out.suffix.lower() not in (".csv", ".xlsx"):
-        errors.print(f"[red]--out {escape(str(out))}: give a .csv or .xlsx file", soft_wrap=True)
-        raise typer.Exit(1)
+        raise UserMistake(f"--out {out}: give a .csv or .xlsx file", USAGE)
     with _central(central_config, project) as (central, project_id):
         properties = list_properties(central, project_id, list_name)
         records = list(read_entities(central, project_id, list_name))
@@ -636,22 +634,13 @@ def entities_sync(
     project: ProjectOption = None,
 ) -> None:
     """Copy the entity lists into the reporting database: only what changed since the last sync."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from consult.warehouse.database import create_engine_for, database_url
     from consult.warehouse.entities import sync_entity_lists
 
-    try:
-        engine = create_engine_for(database_url(db))
-    except ValueError as exc:
-        errors.print(f"[red]{escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(1) from None
+    engine = create_engine_for(database_url(db))
     try:
         with _central(central_config, project) as (central, project_id):
             summaries = sync_entity_lists(central, engine, project_id, list_names)
-    except SQLAlchemyError as exc:
-        errors.print(f"[red]{escape(str(exc).splitlines()[0])}", soft_wrap=True)
-        raise typer.Exit(1) from None
     finally:
         engine.dispose()
     table = Table(title="entity lists")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
 
-from consult.central import CentralSession, DeployAction, deploy_forms, resolve_project
+from consult.central import CentralSession, DeployAction, built_forms, deploy_forms, resolve_project
 from consult.central.deploy import BuiltForm, DeployError, deploy_form, upload_draft_attachments
 from consult.central.entities import (
     EntityListError,
@@ -117,3 +118,15 @@ def test_a_draft_made_before_its_list_existed_is_linked_not_uploaded(central: Ce
         "focal_points.csv",)
     (linked,) = central.json("GET", f"projects/{project_id}/forms/province_followup_test/draft/attachments")
     assert (linked["datasetExists"], linked["exists"], linked["hash"]) == (True, True, None)
+
+
+def test_the_build_needs_no_copy_of_the_list_csv(central: CentralSession, entity_build: Path,
+                                                 tmp_path: Path) -> None:
+    build = tmp_path / "forms"
+    shutil.copytree(entity_build, build)
+    (build / "media" / "focal_points.csv").unlink()
+    project_id = resolve_project(central, central.settings.project)
+    deployed = deploy_forms(central, project_id, built_forms(build), {})
+    assert {d.form_id: d.action for d in deployed} == {
+        "focal_point_entity_test": DeployAction.CREATED, "focal_point_update_test": DeployAction.CREATED,
+        "province_followup_test": DeployAction.CREATED}
