@@ -15,7 +15,7 @@ from consult.cli import app
 from consult.entities import import_entities
 from consult.sandbox import SandboxServer
 from consult.warehouse.database import create_engine_for
-from consult.warehouse.entities import EntityError, sync_entity_lists
+from consult.warehouse.entities import EntityError, sync_entity_lists, sync_project_entity_lists
 
 from .conftest import PASSWORD
 from .fieldwork import register, update_phone
@@ -77,8 +77,9 @@ def test_entities_versions_conflicts_deletions_and_errors_reach_the_warehouse(
         assert _rows(engine, f"SELECT conflict FROM entities__focal_points WHERE uuid = '{minh}'") == [(None,)]
         assert third.errors == first.errors and isinstance(third.errors[0], EntityError)
 
-        (quiet,) = sync_entity_lists(central, engine, project_id)
+        (quiet,) = sync_project_entity_lists(central.settings, project_id, db_url)
         assert (quiet.pulled, quiet.new, quiet.updated, quiet.versions) == (0, 0, 0, 0)
+        assert (quiet.conflicts, len(quiet.errors)) == (0, 1)
     finally:
         engine.dispose()
 

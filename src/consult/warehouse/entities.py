@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
+from consult.central.config import CentralSettings
 from consult.central.entities import (
     dataset_json,
     deleted_entities,
@@ -43,8 +44,8 @@ from consult.central.entities import (
     entity_versions,
     submission_audits,
 )
-from consult.central.session import CentralSession, call_pyodk
-from consult.warehouse.database import upsert_into
+from consult.central.session import CentralSession, call_pyodk, central_session
+from consult.warehouse.database import create_engine_for, upsert_into
 from consult.warehouse.records import table_name
 from consult.warehouse.state import advance_watermark, read_watermark
 from consult.warehouse.tables import SchemaConflict, UtcDateTime, _add_column, watermarks
@@ -332,3 +333,15 @@ def sync_entity_lists(central: CentralSession, engine: Engine, project_id: int,
     names = list(lists) if lists else sorted(
         d.name for d in call_pyodk(central.client.entity_lists.list, project_id=project_id))
     return [sync_entity_list(central, engine, project_id, name) for name in names]
+
+
+def sync_project_entity_lists(settings: CentralSettings, project_id: int, database_url: str,
+                              lists: Iterable[str] | None = None) -> list[EntitySyncSummary]:
+    """`sync_entity_lists` with its own engine, on the run's shared Central session: what a sync run
+    calls after its forms (`plan.settings, plan.project_id, plan.database_url`)."""
+    engine = create_engine_for(database_url)
+    try:
+        with central_session(settings) as central:
+            return sync_entity_lists(central, engine, project_id, lists)
+    finally:
+        engine.dispose()
