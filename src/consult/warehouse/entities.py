@@ -204,7 +204,8 @@ def sync_entity_list(central: CentralSession, engine: Engine, project_id: int, l
     with engine.begin() as conn:
         table = ensure_list_table(conn, list_name, properties)
         mark = read_watermark(conn, project_id, watermark_id)
-        known = {r.uuid: r for r in conn.execute(select(table.c.uuid, table.c.deleted_at, table.c.conflict))}
+        known = {r.uuid: r for r in conn.execute(select(table.c.uuid, table.c.deleted_at, table.c.conflict)
+                                                 .where(table.c.project_id == project_id))}
     since = mark.last_change if mark else None
     query = None if since is None else (f"__system/updatedAt gt {_odata_time(since)} or "
                                          f"__system/createdAt gt {_odata_time(since)}")
@@ -239,8 +240,9 @@ def sync_entity_list(central: CentralSession, engine: Engine, project_id: int, l
                 continue
             summary.pulled += row["deleted_at"] is None
             summary.new += state is None
-            summary.updated += state is not None and row["deleted_at"] is None
-            summary.restored += state is not None and state.deleted_at is not None and row["deleted_at"] is None
+            live, was_live = row["deleted_at"] is None, state is not None and state.deleted_at is None
+            summary.updated += was_live and live
+            summary.restored += state is not None and not was_live and live
             stmt = upsert_into(conn, table).values(row)
             conn.execute(stmt.on_conflict_do_update(index_elements=[table.c.uuid],
                                                     set_={k: stmt.excluded[k] for k in row if k != "uuid"}))
@@ -264,7 +266,7 @@ def sync_entity_list(central: CentralSession, engine: Engine, project_id: int, l
         if last_change is not None:
             advance_watermark(conn, project_id, watermark_id, last_change, None)
         summary.conflicts = len(conn.execute(select(table.c.uuid).where(
-            table.c.conflict.is_not(None), table.c.deleted_at.is_(None))).all())
+            table.c.project_id == project_id, table.c.conflict.is_not(None), table.c.deleted_at.is_(None))).all())
         e = entity_submissions.c
         summary.errors = [EntityError(r.form_id, r.instance_id, r.problem_code or "", r.message or "")
                           for r in conn.execute(select(e.form_id, e.instance_id, e.problem_code, e.message).where(
