@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
+from zipfile import BadZipFile
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
 
 from consult.central.entities import create_entities, entity_pages, entity_uuids, remote_list
 from consult.central.session import CentralError, CentralSession
@@ -68,10 +70,18 @@ def read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[Any]]]]:
     """The header and the non-blank rows with their spreadsheet row numbers (header = row 1)."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            table = [list(row) for row in csv.reader(handle)]
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                table = [list(row) for row in csv.reader(handle)]
+        except UnicodeDecodeError:
+            raise ValueError(f"{path.name} is not UTF-8 text: save it from Excel as \"CSV UTF-8\", or give the "
+                             ".xlsx") from None
     elif suffix in (".xlsx", ".xlsm"):
-        book = load_workbook(path, read_only=True, data_only=True)
+        try:
+            book = load_workbook(path, read_only=True, data_only=True)
+        except (BadZipFile, InvalidFileException, KeyError):
+            raise ValueError(f"{path.name} is not an Excel workbook (.xlsx): open it in Excel and save it as "
+                             "one") from None
         try:
             table = [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
         finally:

@@ -131,3 +131,15 @@ def test_list_fits_80_columns_and_export_keeps_text_as_text(project: tuple[int, 
     header = [c.value for c in sheet[1]]
     formula = next(row for row in sheet.iter_rows(min_row=2) if str(row[header.index("agency")].value)[0] == "=")
     assert formula[header.index("agency")].data_type == "s" and formula[header.index("agency")].quotePrefix
+
+
+def test_files_that_are_not_what_they_say_are_one_line(project: tuple[int, dict], tmp_path: Path) -> None:
+    _, env = project
+    latin = tmp_path / "contacts.csv"
+    latin.write_bytes("label,full_name\nHoà - x,Hoà\n".encode("cp1258"))
+    fake = tmp_path / "contacts.xlsx"
+    fake.write_text("label,full_name\n", encoding="utf-8")
+    for path, expected in ((latin, 'contacts.csv is not UTF-8 text: save it from Excel as "CSV UTF-8"'),
+                           (fake, "contacts.xlsx is not an Excel workbook (.xlsx)")):
+        code, _, err = consult(env, "entities", "import", str(path), "--list", "focal_points", "--key", "label")
+        assert (code, err.count("\n")) == (1, 1) and err.startswith(expected), err
