@@ -187,9 +187,12 @@ def deploy(
     build_dir: BuildDir = Path("build/forms"),
     central_config: CentralConfigFile = None,
     project: Annotated[str | None, typer.Option(help="Project name or id (default: from the config).")] = None,
+    forms_config: Annotated[Path, typer.Option("--forms-config", help="Its [entity_lists.<name>] tables set "
+                                               "each entity list's approval.")] = Path("forms/consult.toml"),
 ) -> None:
     """Publish the built forms and their media to ODK Central; unchanged forms are left alone."""
     from consult.central import MissingMediaError, built_forms, deploy_forms
+    from consult.central.entities import read_entity_list_settings
 
     forms = built_forms(build_dir)
     if not forms:
@@ -198,7 +201,7 @@ def deploy(
     refused: MissingMediaError | None = None
     with _central(central_config, project) as (central, project_id):
         try:
-            deployed = deploy_forms(central, project_id, forms)
+            deployed = deploy_forms(central, project_id, forms, read_entity_list_settings(forms_config))
         except MissingMediaError as exc:
             deployed, refused = exc.deployed, exc
     table = Table(title=f"deployed to project {project_id} on {central.settings.base_url}")
@@ -539,6 +542,123 @@ def attachments(
     for summary in summaries:
         for missing in summary.missing:
             errors.print(f"[yellow]{summary.form_id} {escape(str(missing))}", soft_wrap=True)
+
+entities_app = typer.Typer(help="Entity lists (the focal-point registry): import, list, export, sync.",
+                           no_args_is_help=True)
+app.add_typer(entities_app, name="entities")
+ListName = Annotated[str, typer.Option("--list", help="The entity list, e.g. focal_points.")]
+ProjectOption = Annotated[str | None, typer.Option(help="Project name or id (default: from the config).")]
+
+
+@entities_app.command("import")
+def entities_import(
+    file: Annotated[Path, typer.Argument(help="A .xlsx or .csv: a label column and one column per property.")],
+    list_name: ListName,
+    key: Annotated[str | None, typer.Option(help="The column that tells rows apart (e.g. phone); a rerun skips "
+                                                 "rows already imported. Default: the file's uuid column.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Entities per request.")] = 200,
+    central_config: CentralConfigFile = None,
+    project: ProjectOption = None,
+) -> None:
+    """Check every row, then create the entities Central lacks; nothing is created if any row is bad."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from consult.entities import ImportRefused, import_entities
+
+    if not file.is_file():
+        raise UserMistake(f"no such file: {file}: give the contact sheet (.xlsx or .csv)")
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=console)
+    tasks: list[int] = []
+
+    def show(done: int, total: int) -> None:
+        """The bar appears once every row passed the checks and there is something to create."""
+        if total and not tasks:
+            bar.start()
+            tasks.append(bar.add_task(f"{list_name}: creating", total=total))
+        if tasks:
+            bar.update(tasks[0], completed=done)
+
+    with _central(central_config, project) as (central, project_id):
+        try:
+            result = import_entities(central, project_id, list_name, file, key, batch_size, show)
+        except ImportRefused as refused:
+            errors.print(f"[red]{escape(str(refused))}; fix these rows and run again:", soft_wrap=True)
+            for problem in refused.problems:
+                errors.print(f"[red]  {escape(problem)}", soft_wrap=True)
+            raise typer.Exit(1) from None
+        finally:
+            bar.stop()
+    console.print(f"{list_name}: {result.rows} rows, {result.created} created, {result.skipped} already there")
+
+
+@entities_app.command("list")
+def entities_list(list_name: ListName, central_config: CentralConfigFile = None, project: ProjectOption = None) -> None:
+    """The entities of a list: label, version, open conflict, last change."""
+    from consult.entities import read_entities
+
+    with _central(central_config, project) as (central, project_id):
+        records = sorted(read_entities(central, project_id, list_name), key=lambda r: r.label)
+    table = Table(title=f"{list_name}: {len(records)} entities")
+    table.add_column("label", overflow="ellipsis", no_wrap=True, max_width=40)
+    table.add_column("v", justify="right")
+    table.add_column("conflict")
+    table.add_column("updated")
+    table.add_column("uuid", no_wrap=True)
+    for r in records:
+        table.add_row(escape(r.label), str(r.version), r.conflict or "", (r.updated_at or r.created_at)[:10],
+                      r.uuid[:8])
+    console.print(table)
+
+
+@entities_app.command("export")
+def entities_export(
+    list_name: ListName,
+    out: Annotated[Path, typer.Option("--out", help="A .csv (UTF-8 with BOM) or .xlsx file.")],
+    central_config: CentralConfigFile = None,
+    project: ProjectOption = None,
+) -> None:
+    """Write the list to a CSV or Excel file: uuid, label, properties, version, conflict, times, creator."""
+    from consult.entities import export_entities, list_properties, read_entities
+
+    if out.suffix.lower() not in (".csv", ".xlsx"):
+        raise UserMistake(f"--out {out}: give a .csv or .xlsx file", USAGE)
+    with _central(central_config, project) as (central, project_id):
+        properties = list_properties(central, project_id, list_name)
+        records = list(read_entities(central, project_id, list_name))
+        export_entities(records, properties, out)
+    console.print(f"{list_name}: {len(records)} entities written to [bold]{escape(str(out.resolve()))}[/bold]",
+                  soft_wrap=True)
+
+
+@entities_app.command("sync")
+def entities_sync(
+    list_names: Annotated[list[str] | None, typer.Option("--list", help="Only this list (repeatable; default: "
+                                                                         "every list of the project).")] = None,
+    db: DatabaseUrl = None,
+    central_config: CentralConfigFile = None,
+    project: ProjectOption = None,
+) -> None:
+    """Copy the entity lists into the reporting database: only what changed since the last sync."""
+    from consult.warehouse.database import create_engine_for, database_url
+    from consult.warehouse.entities import sync_entity_lists
+
+    engine = create_engine_for(database_url(db))
+    try:
+        with _central(central_config, project) as (central, project_id):
+            summaries = sync_entity_lists(central, engine, project_id, list_names)
+    finally:
+        engine.dispose()
+    table = Table(title="entity lists")
+    for column in ("list", "new", "updated", "deleted", "restored", "conflicts", "errors"):
+        table.add_column(column, justify="left" if column == "list" else "right")
+    for s in summaries:
+        table.add_row(s.list_name, *map(str, (s.new, s.updated, s.deleted, s.restored, s.conflicts, len(s.errors))))
+    console.print(table)
+    for s in summaries:
+        for error in s.errors:
+            errors.print(f"[yellow]{s.list_name}: no entity from {escape(str(error))}", soft_wrap=True)
+
 
 if __name__ == "__main__":
     app()

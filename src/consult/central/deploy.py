@@ -11,6 +11,7 @@ would keep the old definition under that version on every phone.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -19,6 +20,14 @@ from typing import Any
 from pyodk._endpoints.form_draft_attachments import FormDraftAttachmentService
 from pyodk._endpoints.form_drafts import FormDraftService
 
+from consult.central.entities import (
+    EntityListSettings,
+    FormEntities,
+    form_entities,
+    is_property,
+    remote_lists,
+    set_approval,
+)
 from consult.central.session import CentralError, CentralSession, call_pyodk
 from consult.forms.media import referenced_media
 from consult.forms.schema import FormSchema
@@ -106,14 +115,25 @@ def _published(central: CentralSession, project_id: int, form_id: str) -> dict[s
         raise
 
 
-def upload_draft_attachments(central: CentralSession, project_id: int, form: BuiltForm) -> tuple[str, ...]:
-    """Upload every file the draft declares, then insist that Central holds each of them."""
+def upload_draft_attachments(central: CentralSession, project_id: int, form: BuiltForm,
+                             list_files: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """Upload every file the draft declares, then insist that Central holds each of them.
+
+    An entity list's `<list>.csv` is never uploaded: Central links it to the list as the draft is
+    made (`datasetExists`, `hash` null), and an upload would unlink it, freezing the list on the
+    phones. A draft made before its list existed is linked here."""
     path = central.http.urlformat("projects/{pid}/forms/{fid}/draft/attachments", pid=project_id,
                                   fid=form.schema.form_id)
     declared = central.json("GET", path)
     attachments = FormDraftAttachmentService(session=central.http, default_project_id=project_id,
                                              default_form_id=form.schema.form_id)
     for attachment in declared:
+        if attachment.get("datasetExists"):
+            continue
+        if attachment["name"] in list_files:
+            # pyodk's draft attachment service has no link call: raw PATCH, as Central's UI does.
+            central.json("PATCH", f"{path}/{attachment['name']}", json={"dataset": True})
+            continue
         local = form.media_dir / attachment["name"]
         if not local.is_file():
             raise DeployError(f"{form.schema.form_id} declares {attachment['name']!r}, which is not in "
@@ -126,7 +146,8 @@ def upload_draft_attachments(central: CentralSession, project_id: int, form: Bui
     return tuple(a["name"] for a in declared)
 
 
-def deploy_form(central: CentralSession, project_id: int, form: BuiltForm) -> DeployedForm:
+def deploy_form(central: CentralSession, project_id: int, form: BuiltForm,
+                list_files: frozenset[str] = frozenset()) -> DeployedForm:
     schema = form.schema
     current = _published(central, project_id, schema.form_id)
     drafts = FormDraftService(session=central.http, default_project_id=project_id, default_form_id=schema.form_id)
@@ -149,7 +170,7 @@ def deploy_form(central: CentralSession, project_id: int, form: BuiltForm) -> De
         central.json("POST", central.http.urlformat("projects/{pid}/forms", pid=project_id),
                      params={"publish": "false", "ignoreWarnings": "true"}, data=form.xml,
                      headers={"Content-Type": "application/xml"})
-    attachments = upload_draft_attachments(central, project_id, form)
+    attachments = upload_draft_attachments(central, project_id, form, list_files)
     call_pyodk(drafts.publish, version=schema.version)
     return DeployedForm(schema.form_id, schema.version, action, attachments)
 
@@ -171,12 +192,65 @@ def missing_media(form: BuiltForm) -> list[str]:
     return [name for name in needed if not (form.media_dir / name).is_file()]
 
 
-def deploy_forms(central: CentralSession, project_id: int, forms: list[BuiltForm]) -> list[DeployedForm]:
+def deploy_forms(central: CentralSession, project_id: int, forms: list[BuiltForm],
+                 entity_lists: Mapping[str, EntityListSettings] | None = None) -> list[DeployedForm]:
     """Deploy every form whose media are all in the build; a form that lacks one is refused before
     any draft exists on Central (no orphan drafts), and MissingMediaError names each such form
-    after the others have deployed."""
-    missing = {form.schema.form_id: names for form in forms if (names := missing_media(form))}
-    deployed = [deploy_form(central, project_id, form) for form in forms if form.schema.form_id not in missing]
+    after the others have deployed.
+
+    Forms that fill an entity list go first, so the list exists when a form that reads it gets its
+    draft (Central links `<list>.csv` then); the lists' properties are checked against the forms'
+    `save_to` before any draft; then each configured list gets its `approvalRequired` (a configured
+    list that no form creates yet is left until one does)."""
+    plan = EntityPlan.make(central, project_id, forms, entity_lists or {})
+    missing = {form.schema.form_id: names for form in forms
+               if (names := [n for n in missing_media(form) if n not in plan.list_files])}
+    deployed = [deploy_form(central, project_id, form, plan.list_files) for form in plan.ordered(forms)
+                if form.schema.form_id not in missing]
+    present = remote_lists(central, project_id) if plan.settings else {}
+    for setting in plan.settings.values():
+        if setting.name in present:
+            set_approval(central, project_id, setting)
     if missing:
         raise MissingMediaError(missing, deployed)
     return deployed
+
+
+@dataclass(frozen=True)
+class EntityPlan:
+    """The entity lists of a deploy: which CSVs are lists, in which order the forms go."""
+
+    forms: dict[str, FormEntities]
+    lists: frozenset[str]
+    settings: Mapping[str, EntityListSettings]
+
+    @property
+    def list_files(self) -> frozenset[str]:
+        return frozenset(f"{name}.csv" for name in self.lists)
+
+    @classmethod
+    def make(cls, central: CentralSession, project_id: int, forms: list[BuiltForm],
+             settings: Mapping[str, EntityListSettings]) -> EntityPlan:
+        declared = {f.schema.form_id: form_entities(f.schema.form_id, f.xml.decode("utf-8")) for f in forms}
+        remote = remote_lists(central, project_id)
+        lists = frozenset(remote) | {n for d in declared.values() for n in d.sources}
+        saved: dict[str, set[str]] = {name: set(r.properties) for name, r in remote.items()}
+        for entities in declared.values():
+            for name, props in entities.saves.items():
+                saved.setdefault(name, set()).update(props)
+        problems = [
+            f"{entities.form_id}: field {read.field!r} reads property {read.prop!r} of the entity list "
+            f"{read.list_name}, which no form saves: add save_to = {read.prop} to the form that registers "
+            f"{read.list_name}, or change the field"
+            for entities in declared.values() for read in dict.fromkeys(entities.reads)
+            if read.list_name in lists and is_property(read.prop) and read.prop not in saved.get(read.list_name, ())]
+        if problems:
+            raise DeployError("\n".join(problems))
+        return cls(declared, lists, settings)
+
+    def ordered(self, forms: list[BuiltForm]) -> list[BuiltForm]:
+        """Creating forms, then updating forms, then the forms that only read lists (stable)."""
+        def rank(form: BuiltForm) -> int:
+            entities = self.forms[form.schema.form_id]
+            return 0 if entities.creates else 1 if entities.updates else 2
+        return sorted(forms, key=rank)

@@ -1,0 +1,102 @@
+"""Entity lists into the reporting database (SQLite and PostgreSQL), from the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from consult.central import CentralSession, deploy_forms, resolve_project
+from consult.central.deploy import BuiltForm
+from consult.cli import app
+from consult.entities import import_entities
+from consult.sandbox import SandboxServer
+from consult.warehouse.database import create_engine_for
+from consult.warehouse.entities import EntityError, sync_entity_lists, sync_project_entity_lists
+
+from .conftest import PASSWORD
+from .fieldwork import register, update_phone
+
+
+def _rows(engine, sql: str) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql))]
+
+
+def test_entities_versions_conflicts_deletions_and_errors_reach_the_warehouse(
+        central: CentralSession, server: SandboxServer, entity_forms: list[BuiltForm], db_url: str,
+        tmp_path: Path) -> None:
+    project_id = resolve_project(central, central.settings.project)
+    deploy_forms(central, project_id, entity_forms, {})
+    _, minh = register(central, project_id, "Trần Văn Minh", "soc_trang", "Sở Tài chính Sóc Trăng", "+84 299 382 2222")
+    bad_instance, _ = register(central, project_id, "Không Tên", "an_giang", label="")
+    server.exhaust_worker()
+    sheet = tmp_path / "seed.csv"
+    sheet.write_text("label,full_name,province,phone\nĐặng Thu Hà - thanh_hoa,Đặng Thu Hà,thanh_hoa,+84 237 1\n"
+                     "Võ Văn Tám - an_giang,Võ Văn Tám,an_giang,+84 296 2\n", encoding="utf-8")
+    import_entities(central, project_id, "focal_points", sheet, "phone")
+    engine = create_engine_for(db_url)
+    try:
+        (first,) = sync_entity_lists(central, engine, project_id)
+        assert (first.list_name, first.pulled, first.new, first.versions, first.conflicts) == ("focal_points", 3, 3,
+                                                                                               3, 0)
+        assert [(e.form_id, e.instance_id, e.problem_code) for e in first.errors] == [
+            ("focal_point_entity_test", bad_instance, "400.2")]
+        assert _rows(engine, "SELECT label, full_name, phone, version, creator_name FROM entities__focal_points "
+                             f"WHERE uuid = '{minh}'") == [("Trần Văn Minh - soc_trang", "Trần Văn Minh",
+                                                            "+84 299 382 2222", 1, server.admin_email)]
+
+        update_phone(central, project_id, minh, 1, "+84 299 999 0000")
+        server.exhaust_worker()
+        update_phone(central, project_id, minh, 1, "+84 299 111 1111")  # stale: applied, hard conflict
+        server.exhaust_worker()
+        (ha,) = [u for (u,) in _rows(engine, "SELECT uuid FROM entities__focal_points WHERE full_name = 'Đặng Thu Hà'")]
+        assert central.client.entities.delete(uuid=ha, entity_list_name="focal_points", project_id=project_id)
+        (second,) = sync_entity_lists(central, engine, project_id, ["focal_points"])
+        assert (second.pulled, second.new, second.updated, second.deleted, second.conflicts) == (1, 0, 1, 1, 1)
+        assert _rows(engine, "SELECT version, conflict, phone FROM entities__focal_points "
+                             f"WHERE uuid = '{minh}'") == [(3, "hard", "+84 299 111 1111")]
+        versions = _rows(engine, "SELECT version, source_form_id, data FROM entity_versions "
+                                 f"WHERE uuid = '{minh}' ORDER BY version")
+        assert [(v, form) for v, form, _ in versions] == [(1, "focal_point_entity_test"),
+                                                         (2, "focal_point_update_test"),
+                                                         (3, "focal_point_update_test")]
+        assert json.loads(versions[1][2])["phone"] == "+84 299 999 0000"
+        assert _rows(engine, "SELECT CASE WHEN deleted_at IS NULL THEN 'live' ELSE 'deleted' END "
+                             f"FROM entities__focal_points WHERE uuid = '{ha}'") == [("deleted",)]
+
+        central.json("POST", f"projects/{project_id}/datasets/focal_points/entities/{ha}/restore")
+        central.json("PATCH", f"projects/{project_id}/datasets/focal_points/entities/{minh}",
+                     params={"resolve": "true", "baseVersion": "3"}, json={})
+        (third,) = sync_entity_lists(central, engine, project_id)
+        assert (third.restored, third.conflicts, third.deleted) == (1, 0, 0)
+        assert _rows(engine, "SELECT count(*) FROM entities__focal_points WHERE deleted_at IS NULL") == [(3,)]
+        assert _rows(engine, f"SELECT conflict FROM entities__focal_points WHERE uuid = '{minh}'") == [(None,)]
+        assert third.errors == first.errors and isinstance(third.errors[0], EntityError)
+
+        (quiet,) = sync_project_entity_lists(central.settings, project_id, db_url)
+        assert (quiet.pulled, quiet.new, quiet.updated, quiet.versions) == (0, 0, 0, 0)
+        assert (quiet.conflicts, len(quiet.errors)) == (0, 1)
+    finally:
+        engine.dispose()
+
+
+def test_consult_entities_sync_prints_the_counts_and_the_failed_submissions(
+        central: CentralSession, server: SandboxServer, entity_forms: list[BuiltForm], tmp_path: Path) -> None:
+    project_id = resolve_project(central, central.settings.project)
+    deploy_forms(central, project_id, entity_forms, {})
+    register(central, project_id, "Lê Thị Thu", "tra_vinh", "Sở KH&ĐT Trà Vinh")
+    bad_instance, _ = register(central, project_id, "Ai Đó", "tra_vinh", label="")
+    server.exhaust_worker()
+    env = {**os.environ, "CONSULT_CENTRAL_URL": server.url, "CONSULT_CENTRAL_USER": server.admin_email,
+           "CONSULT_CENTRAL_PASSWORD": PASSWORD, "CONSULT_CENTRAL_PROJECT": str(project_id)}
+    database = f"sqlite:///{tmp_path / 'reporting.db'}"
+    result = CliRunner(env=env).invoke(app, ["entities", "sync", "--db", database])
+    assert result.exit_code == 0, result.stderr
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    cells = [line.split("│")[1:-1] for line in result.stdout.splitlines() if line.startswith("│")]
+    assert [c.strip() for c in cells[-1]] == ["focal_points", "1", "0", "0", "0", "0", "1"]
+    assert result.stderr.strip().startswith(f"focal_points: no entity from focal_point_entity_test {bad_instance}:")
