@@ -24,6 +24,7 @@ from consult.central import (
     resolve_project,
     write_qr_codes,
 )
+from consult.central.entities import read_entity_list_settings
 from consult.central.teams import project_name
 from consult.forms import FormSources, build_forms
 
@@ -38,9 +39,11 @@ def build(forms_dir: str, build_dir: str) -> None:
 
 
 @task(cache_policy=NO_CACHE)
-def publish(build_dir: str, settings: CentralSettings) -> list[DeployedForm]:
+def publish(build_dir: str, forms_dir: str, settings: CentralSettings) -> list[DeployedForm]:
+    """The built forms, entity lists' creators first, with each list's approval from forms/consult.toml."""
+    lists = read_entity_list_settings(Path(forms_dir) / "consult.toml")
     with CentralSession(settings) as central:
-        return deploy_forms(central, resolve_project(central, settings.project), built_forms(Path(build_dir)))
+        return deploy_forms(central, resolve_project(central, settings.project), built_forms(Path(build_dir)), lists)
 
 
 @task(cache_policy=NO_CACHE)
@@ -61,7 +64,7 @@ def deploy_forms_flow(forms_dir: str = "forms", build_dir: str = "build/forms",
     if project:
         settings = settings.model_copy(update={"project": project})
     build(forms_dir, build_dir)
-    deployed = publish(build_dir, settings)
+    deployed = publish(build_dir, forms_dir, settings)
     sheet = field_teams(teams_file, qr_dir, settings)
     create_table_artifact(key="deployed-forms", table=[
         {"form": d.form_id, "version": d.version, "action": str(d.action), "attachments": ", ".join(d.attachments)}

@@ -433,13 +433,15 @@ class RunRecord:
 
     run_id: int
     summaries: list[SyncSummary] = field(default_factory=list)
+    entity_lists: list[dict] = field(default_factory=list)
+    """Per entity list synced: its counts, and the submissions Central made no entity from."""
 
     def totals(self) -> dict[str, int]:
         keys = ("pulled", "new", "updated", "deleted", "purged", "valid", "quarantined", "written_back")
         return {key: sum(getattr(s, key) for s in self.summaries) for key in keys}
 
     def summary(self) -> dict:
-        return {**self.totals(), "forms": [s.as_row() for s in self.summaries]}
+        return {**self.totals(), "forms": [s.as_row() for s in self.summaries], "entity_lists": self.entity_lists}
 
 
 @contextmanager
@@ -472,7 +474,8 @@ def _finish(engine: Engine, record: RunRecord, status: str, error: str | None) -
 def run_sync(request: SyncRequest, steps: SyncSteps, progress: ProgressCallback | None = None) -> list[SyncSummary]:
     """One sync run, whoever executes its steps: recorded in `sync_runs`, one Central login per
     account, each project planned, its forms synced, the files of their loaded submissions downloaded
-    (with `attachments_dir`; files already here cost no request), the summary published, the Data Docs
+    (with `attachments_dir`; files already here cost no request), the project's entity lists synced
+    (`warehouse.entities`: incremental, one request when nothing changed), the summary published, the Data Docs
     written when anything was validated. A form that failed fails the run once the others are done."""
     with shared_sessions(), recorded_run(request.database) as run:
         plans = [steps.plan(request, project) for project in dict.fromkeys(request.projects)]
@@ -487,12 +490,27 @@ def run_sync(request: SyncRequest, steps: SyncSteps, progress: ProgressCallback 
                               request.attachments_dir)
         rows = run.summaries + [SyncSummary(plan.project_id, form_id, error=str(o) or o.__class__.__name__)
                                 for plan, form_id, o in failed]
+        run.entity_lists = [entity_list for plan in plans for entity_list in _entity_lists(plan)]
         steps.publish(rows)
         if request.reports_dir is not None and any(s.pages for s in run.summaries):
             steps.data_docs(request.reports_dir)
         if failed:
             raise failed[0][2]
     return run.summaries
+
+
+def _entity_lists(plan: SyncPlan) -> list[dict]:
+    """The project's entity lists into the warehouse (`consult.warehouse.entities`); each submission
+    Central accepted but made no entity from is said, and kept in `entity_submissions`."""
+    from consult.warehouse.entities import sync_project_entity_lists
+
+    synced = sync_project_entity_lists(plan.settings, plan.project_id, plan.database_url)
+    for entity_list in synced:
+        for error in entity_list.errors:
+            log.warning("entity list %s: no entity from %s", entity_list.list_name, error)
+    return [{"project_id": plan.project_id, "list": e.list_name, "pulled": e.pulled, "new": e.new,
+             "updated": e.updated, "deleted": e.deleted, "restored": e.restored, "conflicts": e.conflicts,
+             "entity_errors": len(e.errors)} for e in synced]
 
 
 @dataclass(frozen=True)

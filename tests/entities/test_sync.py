@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -100,3 +101,30 @@ def test_consult_entities_sync_prints_the_counts_and_the_failed_submissions(
     cells = [line.split("│")[1:-1] for line in result.stdout.splitlines() if line.startswith("│")]
     assert [c.strip() for c in cells[-1]] == ["focal_points", "1", "0", "0", "0", "0", "1"]
     assert result.stderr.strip().startswith(f"focal_points: no entity from focal_point_entity_test {bad_instance}:")
+
+
+def test_a_sync_run_brings_the_entity_lists_in_with_the_forms(
+        central: CentralSession, server: SandboxServer, entity_forms: list[BuiltForm], entity_build: Path,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`consult sync` (the run without a Prefect API) syncs the project's forms, then its entity lists, and
+    says in `sync_runs` what it did, the submissions Central made no entity from included."""
+    from consult.sync import LocalSteps, SyncRequest, run_sync
+
+    project_id = resolve_project(central, central.settings.project)
+    deploy_forms(central, project_id, entity_forms, {})
+    register(central, project_id, "Lê Thị Thu", "tra_vinh", "Sở KH&ĐT Trà Vinh")
+    register(central, project_id, "Ai Đó", "tra_vinh", label="")
+    server.exhaust_worker()
+    database = f"sqlite:///{tmp_path / 'reporting.db'}"
+    for key, value in {"CONSULT_CENTRAL_URL": server.url, "CONSULT_CENTRAL_USER": server.admin_email,
+                       "CONSULT_CENTRAL_PASSWORD": PASSWORD, "CONSULT_CENTRAL_PROJECT": str(project_id)}.items():
+        monkeypatch.setenv(key, value)
+    run_sync(SyncRequest.of(build_dir=entity_build, database=database, reports_dir=None), LocalSteps())
+    engine = create_engine_for(database)
+    try:
+        assert _rows(engine, "SELECT full_name FROM entities__focal_points") == [("Lê Thị Thu",)]
+        (summary,) = _rows(engine, "SELECT summary FROM sync_runs")[0]
+    finally:
+        engine.dispose()
+    (entity_list,) = json.loads(summary)["entity_lists"]
+    assert (entity_list["list"], entity_list["new"], entity_list["entity_errors"]) == ("focal_points", 1, 1)
