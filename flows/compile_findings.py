@@ -24,14 +24,15 @@ from consult.findings import (
     write_html,
     write_workbook,
 )
+from consult.findings.model import FileLinks
 from consult.findings.pdf import write_pdf
 
 
 @task(cache_policy=NO_CACHE)
-def compute(database: str | None, build_dir: str, lang: Lang, timezone: str) -> Findings:
+def compute(database: str | None, build_dir: str, lang: Lang, timezone: str, files: FileLinks | None) -> Findings:
     engine = reporting_engine(database)
     try:
-        return compute_findings(engine, load_schemas(Path(build_dir)), lang, timezone)
+        return compute_findings(engine, load_schemas(Path(build_dir)), lang, timezone, files)
     finally:
         engine.dispose()
 
@@ -64,11 +65,12 @@ def publish_summary(findings: Findings, path: Path, files: list[Path]) -> str:
 @flow(name="compile-findings", log_prints=True)
 def compile_findings(database: str | None = None, build_dir: str = "build/forms", lang: Lang = "vi",
                      reports_dir: str = "reports", pdf: bool = True,
-                     timezone: str = DEFAULT_TIMEZONE) -> dict[str, str]:
+                     timezone: str = DEFAULT_TIMEZONE, attachments_dir: str | None = "attachments") -> dict[str, str]:
     """`database` defaults to CONSULT_DATABASE_URL, then sqlite:///reporting.db; `lang` is vi or en.
     Returns the paths written, by kind (`html`, `workbook`, `markdown`, `pdf`)."""
     paths = report_paths(Path(reports_dir), lang)
-    findings = compute(database, build_dir, lang, timezone)
+    files = FileLinks(Path(attachments_dir), Path(reports_dir)) if attachments_dir else None
+    findings = compute(database, build_dir, lang, timezone, files)
     html = render_html(findings, paths.html)
     written = {"html": html, "workbook": render_workbook(findings, paths.workbook)}
     if pdf:

@@ -412,6 +412,9 @@ def report(
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write the A4 PDF (findings-<lang>.pdf).")] = False,
     timezone: Annotated[str, typer.Option("--timezone", help="The readers' time zone, for the report's "
                                                              "date.")] = "Asia/Ho_Chi_Minh",
+    attachments: Annotated[Path, typer.Option("--attachments-dir", help="Where `consult sync` or `consult "
+                                              "attachments` put the submissions' files: linked from the report "
+                                              "(the decision photos).")] = Path("attachments"),
 ) -> None:
     """Compile the consultation findings: an HTML report, an Excel workbook and a Markdown summary."""
     from consult.findings import LANGUAGES, compile_report
@@ -423,7 +426,8 @@ def report(
         raise UserMistake(f"--timezone {timezone} is not a time zone: use e.g. Asia/Ho_Chi_Minh", USAGE)
     claim(out, option="--out", create=False)
     try:
-        paths = compile_report(db, build_dir, lang, out, pdf, timezone)  # type: ignore[arg-type]  # checked above
+        paths = compile_report(db, build_dir, lang, out, pdf, timezone,  # type: ignore[arg-type]  # checked above
+                               attachments)
     finally:
         mark(out)
     for name, path in (("Report", paths.html), ("Workbook", paths.workbook), ("Summary", paths.markdown),

@@ -108,7 +108,7 @@ def run_demo(workdir: Path, forms_dir: Path = Path("forms"), seed: int = 2004, l
         say(f"{photos} files of the submissions (decision photos) in {workdir / 'attachments'}")
     result = DemoResult(build_dir, sheet, database_url, len(interviews), mistakes, summaries,
                         workdir / "sandbox", server.admin_email)
-    result.reports = _findings(database_url, schemas, lang, reports_dir)
+    result.reports = _findings(database_url, schemas, lang, reports_dir, workdir / "attachments")
     result.reports["data docs"] = reports_dir / "validation" / "index.html"
     result.reports |= _analysts_data(database_url, build_dir, workdir / "exports")
     result.seconds = time.perf_counter() - started
@@ -137,15 +137,19 @@ def _sync(settings: CentralSettings, build_dir: Path, database_url: str, reports
                 os.environ[key] = value
 
 
-def _findings(database_url: str, schemas: dict[str, FormSchema], lang: str, out: Path) -> dict[str, Path]:
-    """The report in `lang`, and the A4 PDF in both languages (MARD reads Vietnamese, the donors English)."""
+def _findings(database_url: str, schemas: dict[str, FormSchema], lang: str, out: Path,
+              attachments: Path) -> dict[str, Path]:
+    """The report in `lang`, and the A4 PDF in both languages (MARD reads Vietnamese, the donors English),
+    linking the decision photos in `attachments`."""
     from consult.findings import LANGUAGES, compute_findings
+    from consult.findings.model import FileLinks
     from consult.findings.report import write_report
     from consult.warehouse.database import create_engine_for
 
     engine = create_engine_for(database_url)
     try:
-        written = {other: write_report(compute_findings(engine, schemas, other), out, pdf=True)
+        files = FileLinks(attachments, out)
+        written = {other: write_report(compute_findings(engine, schemas, other, files=files), out, pdf=True)
                    for other in (lang, *(other for other in LANGUAGES if other != lang))}
     finally:
         engine.dispose()

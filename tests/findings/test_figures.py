@@ -219,7 +219,7 @@ def expected_focal_points(c: Check) -> list[tuple]:
                       f"m._position")
         leads = [m for m in team if m[3] == "lead"]
         rows.append((c.label(REGISTRATION, "province", code), "; ".join(d[0] for d in decisions) or None,
-                     min((d[1] for d in decisions), default=None), len(team),
+                     min((d[1] for d in decisions), default=None), None, len(team),
                      sum(m[2] == "female" for m in team), "; ".join(m[0] for m in leads) or None,
                      "; ".join(c.label(REGISTRATION, "member_agency", m[1]) for m in leads) or None,
                      quarantined.get(code, 0)))

@@ -100,6 +100,7 @@ def focal_points(src: Source, w: Words) -> Table:
     form_id = "focal_point_registration"
     registrations = src.answers(form_id, "province", "decision_number", "decision_date")
     held = src.quarantined(form_id, "province")
+    photos = src.file_links(form_id, "decision_photo")
     members = src.entries(form_id, "members", "member_name", "member_agency", "member_gender", "member_role")
     rows = []
     for code in src.pilot_provinces():
@@ -111,6 +112,7 @@ def focal_points(src: Source, w: Words) -> Table:
             "province": src.label(form_id, "province", code),
             "decision": "; ".join(str(n) for n in mine["decision_number"].dropna()) or None,
             "decision_date": min(mine["decision_date"].dropna(), default=None),
+            "decision_photo": next((photos[i] for i in mine["_instance_id"] if i in photos), None),
             "members": len(team), "women": int((team["member_gender"] == "female").sum()),
             "lead": "; ".join(str(n) for n in leads["member_name"].dropna()) or None,
             "lead_agency": "; ".join(str(src.label(form_id, "member_agency", a))
@@ -118,6 +120,7 @@ def focal_points(src: Source, w: Words) -> Table:
     columns = (w.column("province", Kind.TEXT, src.field_label(form_id, "province")),
                w.column("decision", Kind.TEXT, src.field_label(form_id, "decision_number")),
                w.column("decision_date", Kind.DATE, src.field_label(form_id, "decision_date")),
+               w.column("decision_photo", Kind.FILE, src.field_label(form_id, "decision_photo")),
                w.column("members"), w.column("women"), w.column("lead", Kind.TEXT),
                w.column("lead_agency", Kind.TEXT), w.column("quarantined", Kind.COUNT, w("quarantined_not_counted")))
     note = w("focal_points.note") if any(r["quarantined"] for r in rows) else None

@@ -18,7 +18,7 @@ from .coverage import coverage
 from .donors import donors
 from .display import display
 from .frames import CONSULTATIONS
-from .model import DEFAULT_TIMEZONE, Findings, Headline, Kind, Lang, Section, missing
+from .model import DEFAULT_TIMEZONE, FileLinks, Findings, Headline, Kind, Lang, Section, missing
 from .planning import planning
 from .priorities import priorities
 from .quality import quality
@@ -41,7 +41,7 @@ def isg_forms(schemas: Mapping[str, FormSchema]) -> dict[str, FormSchema]:
 
 
 def compute_findings(engine: Engine, schemas: Mapping[str, FormSchema], lang: Lang = "vi",
-                     timezone: str = DEFAULT_TIMEZONE) -> Findings:
+                     timezone: str = DEFAULT_TIMEZONE, files: FileLinks | None = None) -> Findings:
     """The findings from the reporting database, labelled in `lang` (vi or en): ISG's sections when an
     ISG form has submissions, an automatic section for each other form, and the forms left out, named."""
     w = Words(lang)
@@ -52,7 +52,7 @@ def compute_findings(engine: Engine, schemas: Mapping[str, FormSchema], lang: La
     sections: list[Section] = []
     if with_isg:
         with engine.connect() as conn:
-            src = Source(conn, isg, lang)
+            src = Source(conn, isg, lang, files)
             sections += [section(src, w) for section in SECTIONS]
     automatic, skipped = summarise_forms(engine, schemas, forms, w, covered=isg.__contains__)
     sections += automatic

@@ -23,6 +23,8 @@ def display(value: object, kind: Kind, lang: Lang) -> str:
         return MISSING
     if kind is Kind.DATE and isinstance(value, (date, datetime)):
         return value.strftime("%d/%m/%Y") if lang == "vi" else value.strftime("%Y-%m-%d")
+    if kind is Kind.FILE:
+        return str(value).rsplit("/", 1)[-1]
     if kind in (Kind.TEXT, Kind.DATE) or not isinstance(value, Real):
         return str(value)
     if kind is Kind.SHARE:

@@ -7,6 +7,7 @@ through `html.escape`; nothing is marked safe, and there is no script on the pag
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import quote
 from pathlib import Path
 
 import pandas as pd
@@ -129,7 +130,9 @@ def _table(number: str, table: Table, findings: Findings) -> str:
 
 
 def _cell(value: object, kind: Kind, lang: Lang) -> str:
-    align = "" if kind in (Kind.TEXT, Kind.DATE) else ' class="num"'
+    if kind is Kind.FILE and not missing(value):
+        return f'<td><a href="{escape(quote(str(value)))}">{escape(display(value, kind, lang))}</a></td>'
+    align = "" if kind in (Kind.TEXT, Kind.DATE, Kind.FILE) else ' class="num"'
     return f"<td{align}>{escape(display(value, kind, lang))}</td>"
 
 

@@ -49,7 +49,7 @@ def _table(table: Table, findings: Findings) -> list[str]:
         return _matrix(table, findings)
     columns = table.columns
     lines = ["| " + " | ".join(md(c.label) for c in columns) + " |",
-             "|" + "|".join("---" if c.kind in (Kind.TEXT, Kind.DATE) else "---:" for c in columns) + "|"]
+             "|" + "|".join("---" if c.kind in (Kind.TEXT, Kind.DATE, Kind.FILE) else "---:" for c in columns) + "|"]
     for row in rows[:ROWS]:
         cells = (md(display(v, c.kind, findings.lang)) for c, v in zip(columns, row, strict=True))
         lines.append("| " + " | ".join(cells) + " |")

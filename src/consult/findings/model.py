@@ -7,8 +7,10 @@ in the columns `columns` names, already labelled in the report's language.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from enum import StrEnum
 from typing import Literal
 
@@ -29,6 +31,22 @@ class Kind(StrEnum):
     SHARE = "share"
     """A fraction 0–1 shown as a percentage."""
     DATE = "date"
+    FILE = "file"
+    """A file the submissions attached, as a path relative to the report: shown as a link to it."""
+
+
+@dataclass(frozen=True)
+class FileLinks:
+    """Where the submissions' files were downloaded (`consult attachments`, `consult sync`) and where the
+    report is written: links in the report are relative between the two, so the folders can move together."""
+
+    root: Path
+    report_dir: Path
+
+    def link(self, stored_path: str) -> str | None:
+        """The link to a stored file, or None when it is not on this disk."""
+        path = self.root / stored_path
+        return Path(os.path.relpath(path.resolve(), self.report_dir.resolve())).as_posix() if path.is_file() else None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from consult.warehouse.database import create_engine_for, database_url, safe_url
 from .compute import compute_findings
 from .html import write_html
 from .markdown import markdown_summary
-from .model import DEFAULT_TIMEZONE, Findings, Lang, Unsummarised
+from .model import DEFAULT_TIMEZONE, FileLinks, Findings, Lang, Unsummarised
 from .workbook import write_workbook
 
 
@@ -71,11 +71,12 @@ def reporting_engine(database: str | None) -> Engine:
 
 
 def compile_report(database: str | None, build_dir: Path, lang: Lang, out_dir: Path, pdf: bool = False,
-                   timezone: str = DEFAULT_TIMEZONE) -> ReportPaths:
-    """Compute the findings and write the files."""
+                   timezone: str = DEFAULT_TIMEZONE, attachments_dir: Path | None = None) -> ReportPaths:
+    """Compute the findings and write the files; with `attachments_dir`, link the files found there."""
     engine = reporting_engine(database)
+    files = FileLinks(attachments_dir, out_dir) if attachments_dir is not None else None
     try:
-        findings = compute_findings(engine, load_schemas(build_dir), lang, timezone)
+        findings = compute_findings(engine, load_schemas(build_dir), lang, timezone, files)
     finally:
         engine.dispose()
     return write_report(findings, out_dir, pdf)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 import pandas as pd
-from sqlalchemy import Table, and_, inspect, select
+from sqlalchemy import Table, and_, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -19,9 +19,11 @@ from consult.warehouse.records import INSTANCE, POSITION, VALUE, FormLayout
 from consult.warehouse.tables import VALID, form_tables, submissions
 
 from .frames import in_order
-from .model import Lang, missing
+from .model import FileLinks, Lang, missing
 
 PROVINCE_LIST = "provinces.csv"
+ATTACHMENTS = "attachments"
+"""The table `consult.attachments` keeps of the downloaded files (read as SQL: importing it costs nothing here)."""
 
 
 def live(form_id: str) -> ColumnElement[bool]:
@@ -38,9 +40,11 @@ def live_valid(form_id: str) -> ColumnElement[bool]:
 class Source:
     """One report's view of the reporting database, in one language."""
 
-    def __init__(self, conn: Connection, schemas: Mapping[str, FormSchema], lang: Lang):
-        self.conn, self.schemas, self.lang = conn, schemas, lang
+    def __init__(self, conn: Connection, schemas: Mapping[str, FormSchema], lang: Lang,
+                 files: FileLinks | None = None):
+        self.conn, self.schemas, self.lang, self.files = conn, schemas, lang, files
         existing = set(inspect(conn).get_table_names())
+        self._has_attachments = ATTACHMENTS in existing
         self._tables: dict[str, dict[str, Table]] = {
             form_id: {key: table for key, table in form_tables(FormLayout.of(schema)).items()
                       if table.name in existing}
@@ -94,6 +98,16 @@ class Source:
     def entries(self, form_id: str, repeat: str, *fields: str) -> pd.DataFrame:
         """One row per repeat entry of a valid submission: `_instance_id`, `_position` and the fields."""
         return self._read(form_id, repeat, (INSTANCE, POSITION, *fields))
+
+    def file_links(self, form_id: str, question: str) -> dict[str, str]:
+        """Instance id → link to the file the question attached, for files downloaded to this disk
+        (`consult attachments` or the sync's `--attachments-dir`); empty without them."""
+        if self.files is None or not self._has_attachments:
+            return {}
+        rows = self.conn.execute(text(f"SELECT instance_id, stored_path FROM {ATTACHMENTS} WHERE form_id = :form "
+                                      "AND question = :question AND stored_path IS NOT NULL"),
+                                 {"form": form_id, "question": question})
+        return {instance: link for instance, stored in rows if (link := self.files.link(stored))}
 
     def label(self, form_id: str, field: str, code: object) -> str | None:
         """A choice's label in the report's language; the code itself when the form has no label."""

@@ -73,6 +73,10 @@ def put(cell: Cell, value: object, kind: Kind = Kind.TEXT) -> None:
     """Write one value: numbers and dates with the column's format, anything else as inert text."""
     if missing(value):
         return
+    if kind is Kind.FILE:
+        _put_text(cell, str(value).rsplit("/", 1)[-1])
+        cell.hyperlink = str(value)
+        return
     if kind is not Kind.TEXT and isinstance(value, (date, datetime)):
         cell.value = value
     elif kind is not Kind.TEXT and isinstance(value, Real) and not isinstance(value, bool):
