@@ -33,6 +33,7 @@ from ..responses import (
     success,
 )
 from ..state import current_actor, int_param, is_extended, is_true, json_body, require_user, sandbox
+from ..xform import _EDMX_PRIMARY_ANNOTATIONS_A, _EDMX_PRIMARY_ANNOTATIONS_B
 from .odata_feed import odata
 
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -239,74 +240,53 @@ async def service_document(request: Request) -> Response:
     return json_response(body, request.method, extra={"Content-Type": JSON_TYPE + "; odata.metadata=minimal"})
 
 
-_EDMX_HEAD = """<?xml version="1.0" encoding="UTF-8"?>
-<edmx:Edmx xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx" Version="4.0">
-  <edmx:DataServices>
-    <Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Namespace="org.opendatakit.entity">
-      <ComplexType Name="metadata">
-        <Property Name="createdAt" Type="Edm.DateTimeOffset"/>
-        <Property Name="creatorId" Type="Edm.String"/>
-        <Property Name="creatorName" Type="Edm.String"/>        \n        <Property Name="updates" Type="Edm.Int64"/>
-        <Property Name="updatedAt" Type="Edm.DateTimeOffset"/>
-        <Property Name="deletedAt" Type="Edm.DateTimeOffset"/>
-        <Property Name="version" Type="Edm.Int64"/>
-        <Property Name="conflict" Type="Edm.String"/>
-      </ComplexType>
-    </Schema>
-    <Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Namespace="org.opendatakit.user.{name}">    \n      <EntityType Name="Entities">
-        <Key><PropertyRef Name="__id"/></Key>
-        <Property Name="__id" Type="Edm.String"/>
-        <Property Name="__system" Type="org.opendatakit.entity.metadata"/>
-        <Property Name="label" Type="Edm.String"/>
-{properties}      </EntityType>    \n      <EntityContainer Name="{name}">      \n        <EntitySet Name="Entities" \
-EntityType="org.opendatakit.user.{name}.Entities">          \n          <Annotation \
-Term="Org.OData.Capabilities.V1.ConformanceLevel" EnumMember="Org.OData.Capabilities.V1.ConformanceLevelType/Minimal"/>
-          <Annotation Term="Org.OData.Capabilities.V1.BatchSupported" Bool="false"/>
-          <Annotation Term="Org.OData.Capabilities.V1.CountRestrictions">
-            <Record><PropertyValue Property="Countable" Bool="true"/></Record>
-          </Annotation>
-          <Annotation Term="Org.OData.Capabilities.V1.FilterFunctions">
-            <Record>
-              <PropertyValue Property="NonCountableProperties">
-                <Collection>
-                  <String>eq</String>
-                </Collection>
-              </PropertyValue>
-            </Record>
-          </Annotation>
-          <Annotation Term="Org.OData.Capabilities.V1.FilterFunctions">
-            <Record>
-              <PropertyValue Property="Filterable" Bool="true"/>
-              <PropertyValue Property="RequiresFilter" Bool="false"/>
-              <PropertyValue Property="NonFilterableProperties">
-                <Collection>
-{paths}                </Collection>
-              </PropertyValue>
-            </Record>
-          </Annotation>
-          <Annotation Term="Org.OData.Capabilities.V1.SortRestrictions">
-            <Record><PropertyValue Property="Sortable" Bool="false"/></Record>
-          </Annotation>
-          <Annotation Term="Org.OData.Capabilities.V1.ExpandRestrictions">
-            <Record><PropertyValue Property="Expandable" Bool="false"/></Record>
-          </Annotation>
-          <Annotation Term="Org.OData.Capabilities.V1.SearchRestrictions">
-            <Record>
-              <PropertyValue Property="Searchable" Bool="true" />
-              <PropertyValue Property="UnsupportedExpressions">
-              <Collection>
-                <EnumMember>Org.OData.Capabilities.V1.SearchExpressions/And</EnumMember>
-                <EnumMember>Org.OData.Capabilities.V1.SearchExpressions/Not</EnumMember>
-                <EnumMember>Org.OData.Capabilities.V1.SearchExpressions/Group</EnumMember>
-              </Collection>
-            </PropertyValue>
-            </Record>
-          </Annotation>
-        </EntitySet>
-      </EntityContainer>
-    </Schema>
-  </edmx:DataServices>
-</edmx:Edmx>"""
+_EDMX_HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+              '<edmx:Edmx xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx" Version="4.0">\n'
+              '  <edmx:DataServices>\n'
+              '    <Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Namespace="org.opendatakit.entit'
+              'y">\n'
+              '      <ComplexType Name="metadata">\n'
+              '        <Property Name="createdAt" Type="Edm.DateTimeOffset"/>\n'
+              '        <Property Name="creatorId" Type="Edm.String"/>\n'
+              '        <Property Name="creatorName" Type="Edm.String"/>        \n'
+              '        <Property Name="updates" Type="Edm.Int64"/>\n'
+              '        <Property Name="updatedAt" Type="Edm.DateTimeOffset"/>\n'
+              '        <Property Name="deletedAt" Type="Edm.DateTimeOffset"/>\n'
+              '        <Property Name="version" Type="Edm.Int64"/>\n'
+              '        <Property Name="conflict" Type="Edm.String"/>\n'
+              '      </ComplexType>\n'
+              '    </Schema>\n'
+              '    <Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Namespace="org.opendatakit.user.'
+              '{name}">    \n'
+              '      <EntityType Name="Entities">\n'
+              '        <Key><PropertyRef Name="__id"/></Key>\n'
+              '        <Property Name="__id" Type="Edm.String"/>\n'
+              '        <Property Name="__system" Type="org.opendatakit.entity.metadata"/>\n'
+              '        <Property Name="label" Type="Edm.String"/>\n'
+              '{properties}      </EntityType>    \n'
+              '      <EntityContainer Name="{name}">      \n'
+              '        <EntitySet Name="Entities" EntityType="org.opendatakit.user.{name}.Entities">       '
+              '   \n'
+              + _EDMX_PRIMARY_ANNOTATIONS_A + "{paths}" + _EDMX_PRIMARY_ANNOTATIONS_B
+              + '          <Annotation Term="Org.OData.Capabilities.V1.SearchRestrictions">\n'
+                '            <Record>\n'
+                '              <PropertyValue Property="Searchable" Bool="true" />\n'
+                '              <PropertyValue Property="UnsupportedExpressions">\n'
+                '              <Collection>\n'
+                '                <EnumMember>Org.OData.Capabilities.V1.SearchExpressions/And</EnumMember>\n'
+                '                <EnumMember>Org.OData.Capabilities.V1.SearchExpressions/Not</EnumMember>\n'
+                '                <EnumMember>Org.OData.Capabilities.V1.SearchExpressions/Group</EnumMember>'
+                '\n'
+                '              </Collection>\n'
+                '            </PropertyValue>\n'
+                '            </Record>\n'
+                '          </Annotation>\n'
+                '        </EntitySet>\n'
+                '      </EntityContainer>\n'
+                '    </Schema>\n'
+                '  </edmx:DataServices>\n'
+                '</edmx:Edmx>')
+"""The entity list's `$metadata` (22-23), with the capability annotations of a form's (`xform.py`)."""
 
 
 @odata
