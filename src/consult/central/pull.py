@@ -22,6 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+import requests
+
 from consult.central.session import CentralError, CentralSession
 
 T = TypeVar("T")
@@ -97,6 +100,24 @@ class ODataPage:
         return max((m for m in moments if m), default=None)
 
 
+_LONG_INTEGER = re.compile(rb"[\[:,]\s*-?\d{19}")
+"""An integer literal of 19 digits or more, which orjson would read as a float."""
+
+
+def decode_page(response: requests.Response) -> Any:
+    """An OData page as `response.json()` reads it, through orjson (several times faster on a
+    page of 1000 submissions). Whatever orjson reads differently or refuses (integers beyond
+    64 bits, which it turns into floats; NaN; a byte-order mark; lone surrogates; another
+    encoding than UTF-8) goes to `response.json()`."""
+    content = response.content
+    if not _LONG_INTEGER.search(content):
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError:
+            pass
+    return response.json()
+
+
 def pull_submissions(central: CentralSession, query: SubmissionQuery, etag: str | None = None) -> Iterator[ODataPage]:
     """Yield every page of the query. With the ETag of an earlier pull, a 304 yields one
     `not_modified` page and stops: nothing changed on the form since."""
@@ -110,7 +131,7 @@ def pull_submissions(central: CentralSession, query: SubmissionQuery, etag: str 
             yield ODataPage(number, [], None, etag, not_modified=True)
             return
         try:
-            body = response.json()
+            body = decode_page(response)
         except ValueError:
             raise CentralError("GET", response.url, response.status_code,
                                "the OData page is not valid JSON (cut off?)") from None
