@@ -46,7 +46,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from fill import CACHE, build_form, check_same_odata, prepared_sandbox  # noqa: E402
+from fill import CACHE, add_submissions, build_form, check_same_odata, prepared_sandbox, sandbox_copy  # noqa: E402
 
 PYTHON = sys.executable
 RESULTS = REPO / "bench" / "results"
@@ -217,6 +217,73 @@ def fmt_stages(result: dict) -> str:
     return " ".join(f"{k} {v:.2f}" for k, v in result["stages"].items())
 
 
+def bench_incremental(size: int, args: argparse.Namespace, log) -> list[dict]:
+    """Issue 17's "1 % new rows on a warehouse of N": a full sync of a copy of the N sandbox
+    (measured, `--repeat` times), then `--incremental` × N new submissions added by the bulk
+    loader, then the re-sync of a copy of the full sync's database (`--incremental-repeat` times),
+    for this tree's code and, with `--incremental-before`, another tree's, interleaved."""
+    codes = {"after": str(REPO / "src")}
+    if args.incremental_before:
+        codes = {"before": str(args.incremental_before), **codes}
+    added = max(1, round(size * args.incremental))
+    page_size = args.page_sizes[0]
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="bench-incremental-") as tmp, \
+            sandbox_copy(size, Path(tmp), cache=args.cache_dir, log=log) as filled:
+        base = {**filled.spec(), "variant": "consult", "page_size": page_size}
+        envs = {name: {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "CONSULT_BENCH_SRC": src}
+                for name, src in codes.items()}
+        run_variant({**base, "variant": "floor", "page_size": 0, "workdir": str(Path(tmp) / "warm-up")})
+        full: dict[str, list[dict]] = {name: [] for name in codes}
+        synced: dict[str, Path] = {}
+        for repeat in range(args.repeat):
+            for name in codes:
+                workdir = Path(tmp) / f"full-{name}-{repeat}"
+                result = run_variant({**base, "workdir": str(workdir)}, env=envs[name])
+                full[name].append(result)
+                synced.setdefault(name, workdir / "reporting.db")
+                log(f"  {size:>7} full sync ({name}) run {repeat + 1}: {result['seconds']:8.2f} s  "
+                    f"stages {fmt_stages(result)}")
+        seconds = add_submissions(filled, added, seed=args.incremental_seed)
+        log(f"  added {added} submissions in {seconds:.1f} s (bulk loader)")
+        again: dict[str, list[dict]] = {name: [] for name in codes}
+        for repeat in range(args.incremental_repeat):
+            for name in codes:
+                workdir = Path(tmp) / f"again-{name}-{repeat}"
+                workdir.mkdir()
+                db = workdir / "reporting.db"
+                shutil.copy(synced[name], db)
+                result = run_variant({**base, "workdir": str(workdir), "db": str(db)}, env=envs[name])
+                if result["rows"] < added:
+                    raise RuntimeError(f"the re-sync pulled {result['rows']} rows, not the {added} added")
+                again[name].append(result)
+                log(f"  {size:>7} re-sync, {added} new ({name}) run {repeat + 1}: {result['seconds']:8.3f} s  "
+                    f"stages {fmt_stages(result)}")
+        for name in codes:
+            best_full = min(full[name], key=lambda r: r["seconds"])
+            best_again = min(again[name], key=lambda r: r["seconds"])
+            rows.append({"size": size, "code": name, "added": added, "page_size": page_size,
+                         "full_min_s": round(best_full["seconds"], 3),
+                         "resync_min_s": round(best_again["seconds"], 3),
+                         "resync_median_s": round(statistics.median(r["seconds"] for r in again[name]), 3),
+                         "ratio": round(best_again["seconds"] / best_full["seconds"], 4),
+                         "full_duplicates_s": round(best_full["stages"].get("duplicates", 0), 3),
+                         "resync_duplicates_s": round(best_again["stages"].get("duplicates", 0), 3),
+                         "resync_rows": best_again["rows"], "resync_stages": best_again["stages"],
+                         "full_stages": best_full["stages"],
+                         "peak_rss_mb": max(r["peak_rss_mb"] for r in full[name] + again[name])})
+    return rows
+
+
+def print_incremental(rows: list[dict], target: float = 0.03) -> None:
+    print(f"\n{'N':>7} {'code':7} {'new':>5} {'full min s':>11} {'re-sync min s':>14} {'÷ full':>7} "
+          f"{'dup full s':>10} {'dup re-sync s':>13}")
+    for r in rows:
+        print(f"{r['size']:>7} {r['code']:7} {r['added']:>5} {r['full_min_s']:11.3f} {r['resync_min_s']:14.3f} "
+              f"{r['ratio']:7.2%} {r['full_duplicates_s']:10.3f} {r['resync_duplicates_s']:13.3f}  "
+              f"target <= {target:.0%}: {'MET' if r['ratio'] <= target else 'missed'}")
+
+
 # The table ------------------------------------------------------------------------------------
 
 def label(m: Measure) -> str:
@@ -349,6 +416,14 @@ def main() -> None:
     parser.add_argument("--sqlite-pragma", action="append", default=[], metavar="PRAGMA",
                         help="an experiment: run `PRAGMA <PRAGMA>` on each reporting-DB connection of the "
                              "consult variant, e.g. --sqlite-pragma 'cache_size = -65536'")
+    parser.add_argument("--incremental", type=float, metavar="FRACTION",
+                        help="instead of the table: per size, a full sync, then FRACTION × N new submissions "
+                             "and the re-sync, with their ratio (issue 17: 0.01)")
+    parser.add_argument("--incremental-before", type=Path, metavar="SRC",
+                        help="with --incremental: also measure the consult package in SRC (another "
+                             "worktree's src/), side by side")
+    parser.add_argument("--incremental-seed", type=int, default=2026)
+    parser.add_argument("--incremental-repeat", type=int, default=3, help="re-syncs per code (the full syncs: --repeat)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
@@ -360,6 +435,21 @@ def main() -> None:
     facts = machine()
     started = time.perf_counter()
     log = lambda text: print(text, flush=True)  # noqa: E731
+    if args.incremental:
+        rows = []
+        for size in args.sizes:
+            log(f"N = {size}: full sync, then {args.incremental:.0%} new submissions and the re-sync")
+            rows += bench_incremental(size, args, log)
+        print_incremental(rows)
+        out = args.out or RESULTS / f"incremental-{'-'.join(str(s) for s in args.sizes)}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({
+            "issue": 17, "written_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": facts,
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "repeat": args.repeat,
+            "load_average": os.getloadavg(), "results": rows, "total_s": round(time.perf_counter() - started, 1),
+        }, indent=1) + "\n", encoding="utf-8")
+        print(f"\nwritten {out} ({time.perf_counter() - started:.0f} s in all)")
+        return
     check = None
     if args.check:
         check = check_same_odata(args.check, form=build_form(args.cache_dir / "forms"))
