@@ -21,6 +21,7 @@ This module is the one import a sync needs: the bookkeeping (`state`), failures 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -356,23 +357,28 @@ def _all_ids(conn: Connection, project_id: int, form_id: str) -> set[str]:
 
 
 def _rekey(conn: Connection, scope: _RuleScope, rule: DuplicateRule, table_name: str,
-           ids: set[str]) -> set[tuple[str, ...]]:
+           ids: set[str], whole: bool) -> set[tuple[str, ...]]:
     """Store the current key of each of `ids` (live ones only) and return the keys they had and
-    have now: the groups whose verdicts may have changed."""
+    have now: the groups whose verdicts may have changed. `whole`: `ids` are a large share of
+    the form, read whole tables rather than IN lists."""
     k = duplicate_keys.c
     touched: set[tuple[str, ...]] = set()
-    ordered = sorted(ids)
-    if len(ordered) > FULL_READ:
-        touched |= {key_of_stored(key) for i, key in conn.execute(select(k.instance_id, k.key).where(
-            scope.keys, k.key.is_not(None))) if i in ids}
-    for chunk in chunks(ordered):
-        if len(ordered) <= FULL_READ:
+    if whole:
+        held = {i: key for i, key in conn.execute(select(k.instance_id, k.key).where(scope.keys)) if i in ids}
+        touched |= {key_of_stored(key) for key in held.values() if key is not None}
+        stale = sorted(held)
+    else:
+        stale = sorted(ids)
+        for chunk in chunks(stale):
             touched |= {key_of_stored(key) for key in conn.execute(select(k.key).where(
                 scope.keys, k.instance_id.in_(chunk), k.key.is_not(None))).scalars()}
+    for chunk in chunks(stale):
         conn.execute(delete(duplicate_keys).where(scope.keys, k.instance_id.in_(chunk)))
     rows = []
     for instance_id, submitted, values in interviews(conn, scope.project_id, scope.form_id, table_name,
-                                                     rule.columns, ordered):
+                                                     rule.columns, None if whole else sorted(ids)):
+        if whole and instance_id not in ids:
+            continue
         key = rule.key(dict(zip(rule.columns, values, strict=True)))
         if key is not None:
             touched.add(key)
@@ -383,11 +389,12 @@ def _rekey(conn: Connection, scope: _RuleScope, rule: DuplicateRule, table_name:
     return touched
 
 
-def _members(conn: Connection, scope: _RuleScope, keys: set[tuple[str, ...]]) -> list[KeyedInterview]:
-    """Every live submission holding one of `keys`, through the key index."""
+def _members(conn: Connection, scope: _RuleScope, keys: set[tuple[str, ...]], whole: bool) -> list[KeyedInterview]:
+    """Every live submission holding one of `keys`, through the key index (`whole`: reading
+    all of the rule's keys instead)."""
     k = duplicate_keys.c
     columns = (k.instance_id, k.submission_date, k.key)
-    if len(keys) > FULL_READ:
+    if whole:
         found = conn.execute(select(*columns).where(scope.keys, k.key.is_not(None))).all()
     else:
         hashes = sorted({key_hash(key) for key in keys})
@@ -398,21 +405,22 @@ def _members(conn: Connection, scope: _RuleScope, keys: set[tuple[str, ...]]) ->
 
 
 def _failing_among(conn: Connection, project_id: int, form_id: str, except_rule: str,
-                   instance_ids: Sequence[str]) -> set[str]:
-    if len(instance_ids) > FULL_READ:
+                   instance_ids: Sequence[str], whole: bool) -> set[str]:
+    if whole:
         return failing_instances(conn, project_id, form_id, except_rule) & set(instance_ids)
     f = validation_failures.c
     return {i for chunk in chunks(instance_ids) for i in conn.execute(select(f.instance_id).distinct().where(
         f.project_id == project_id, f.form_id == form_id, f.rule != except_rule, f.instance_id.in_(chunk))).scalars()}
 
 
-def _replace_scoped(conn: Connection, scope: _RuleScope, ids: set[str], failures: Sequence[FailureRow]) -> set[str]:
+def _replace_scoped(conn: Connection, scope: _RuleScope, ids: set[str], failures: Sequence[FailureRow],
+                    whole: bool) -> set[str]:
     """`replace_rule_failures` over `ids` only: the rule's failures of these submissions become
     exactly `failures`; returns those whose failures changed."""
     t = validation_failures.c
     of_rule = and_(t.project_id == scope.project_id, t.form_id == scope.form_id, t.rule == scope.rule)
     read = select(t.instance_id, t.column, t.row_id, t.value, t.message_vi, t.message_en).where(of_rule)
-    found = (conn.execute(read) if len(ids) > FULL_READ
+    found = (conn.execute(read) if whole
              else (row for chunk in chunks(sorted(ids)) for row in conn.execute(read.where(t.instance_id.in_(chunk)))))
     before: dict[str, list[tuple[str | None, ...]]] = {}
     for row in found:
@@ -441,7 +449,14 @@ def _nulls_first(row: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
 
 
 FULL_READ = 20_000
-"""Above this many keys or submissions, one read of the whole rule beats IN lists of 500."""
+"""Above this many submissions, `interviews` reads the whole form rather than IN lists of 500."""
+DENSE = 8
+"""Read whole tables once the ids to look up are more than 1/DENSE of the form's live
+submissions: one scan then costs less than the IN lists of 500."""
+
+
+def _dense(n: int, live: int) -> bool:
+    return n * DENSE > live
 
 
 def recheck_duplicates(conn: Connection, project_id: int, schema: FormSchema, layout: FormLayout) -> set[str]:
@@ -467,25 +482,29 @@ def recheck_duplicates(conn: Connection, project_id: int, schema: FormSchema, la
     pending = _pending_ids(conn, project_id, form_id)
     changed: set[str] = set()
     again: set[str] = set()
-    for n, rule in enumerate(rules):
+    for index, rule in enumerate(rules):
         scope = _RuleScope(project_id, form_id, rule.name)
         table_name = layout.table(rule.table_key).name
         ids = pending | changed
-        keys = _rekey(conn, scope, rule, table_name, ids)
+        live = _live_count(conn, project_id, form_id)
+        dense = functools.partial(_dense, live=live)
+        keys = _rekey(conn, scope, rule, table_name, ids, dense(len(ids)))
         stored = conn.execute(select(func.count()).select_from(duplicate_keys).where(scope.keys)).scalar_one()
-        if stored != _live_count(conn, project_id, form_id):
+        if stored != live:
             ids = _all_ids(conn, project_id, form_id)
             conn.execute(delete(duplicate_keys).where(scope.keys))
-            keys = _rekey(conn, scope, rule, table_name, ids)
-        members = _members(conn, scope, keys)
+            keys = _rekey(conn, scope, rule, table_name, ids, True)
+        members = _members(conn, scope, keys, dense(len(keys)))
         member_ids = sorted(i for i, _, _ in members)
-        judged = rule.judge(schema, members, _failing_among(conn, project_id, form_id, rule.name, member_ids))
+        judged = rule.judge(schema, members,
+                            _failing_among(conn, project_id, form_id, rule.name, member_ids, dense(len(member_ids))))
         rows = [FailureRow(project_id, form_id, f.instance_id, f.rule, f.column, f.row_id, f.value,
                            f.message_vi, f.message_en) for f in judged]
-        rule_changed = _replace_scoped(conn, scope, ids | set(member_ids), rows)
+        scoped = ids | set(member_ids)
+        rule_changed = _replace_scoped(conn, scope, scoped, rows, dense(len(scoped)))
         refresh_statuses(conn, project_id, form_id, rule_changed)
         changed |= rule_changed
-        if n:
+        if index:
             again |= rule_changed
     conn.execute(delete(duplicate_pending).where(of_form))
     mark_pending(conn, project_id, form_id, again)  # a later rule's failures change an earlier one's `failing`
