@@ -12,6 +12,9 @@ PAGES = [
     '{"value": [{"__id": "uuid:1", "agency_other": "Sở KH&ĐT Thanh Hoá", "staff_days": 12, "budget": 1.5}]}',
     '{"value": [{"staff_days": 123456789012345678901234567890}]}',  # beyond 64 bits: orjson gives a float
     '{"value": [{"staff_days": -9223372036854775809}]}',
+    '{"value": [{"coordinates": [12345678901234567890123, 1]}]}',
+    '{"value": [{"staff_days":\n  -123456789012345678901234567890}]}',
+    '{"value": [{"__id": "7862224674031516241626c0e86b35cd1626e6b4", "n": 1}]}',  # 19 digits in a hex id
     '{"value": [{"budget": NaN}]}',
     '{"value": [{"respondent_name": "\\ud800"}]}',  # a lone surrogate
     '{"value": [{"budget": 1e400}]}',
