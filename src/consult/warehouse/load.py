@@ -344,10 +344,11 @@ def _pending_ids(conn: Connection, project_id: int, form_id: str) -> set[str]:
         p.project_id == project_id, p.form_id == form_id)).scalars())
 
 
-def _live_count(conn: Connection, project_id: int, form_id: str) -> int:
+def _form_count(conn: Connection, project_id: int, form_id: str) -> int:
+    """Submissions of the form, deleted and purged included: counted on the index alone."""
     s = submissions.c
     return conn.execute(select(func.count()).select_from(submissions).where(
-        s.project_id == project_id, s.form_id == form_id, s.deleted_at.is_(None), s.purged_at.is_(None))).scalar_one()
+        s.project_id == project_id, s.form_id == form_id)).scalar_one()
 
 
 def _all_ids(conn: Connection, project_id: int, form_id: str) -> set[str]:
@@ -358,8 +359,8 @@ def _all_ids(conn: Connection, project_id: int, form_id: str) -> set[str]:
 
 def _rekey(conn: Connection, scope: _RuleScope, rule: DuplicateRule, table_name: str,
            ids: set[str], whole: bool) -> set[tuple[str, ...]]:
-    """Store the current key of each of `ids` (live ones only) and return the keys they had and
-    have now: the groups whose verdicts may have changed. `whole`: `ids` are a large share of
+    """Store the current key of each of `ids` (None for a deleted or purged one) and return the
+    keys they had and have now: the groups whose verdicts may have changed. `whole`: `ids` are a large share of
     the form, read whole tables rather than IN lists."""
     k = duplicate_keys.c
     touched: set[tuple[str, ...]] = set()
@@ -385,6 +386,9 @@ def _rekey(conn: Connection, scope: _RuleScope, rule: DuplicateRule, table_name:
         rows.append({"project_id": scope.project_id, "form_id": scope.form_id, "rule": rule.name,
                      "instance_id": instance_id, "key_hash": key_hash(key), "key": stored_key(key),
                      "submission_date": submitted})
+    live = {row["instance_id"] for row in rows}
+    rows += [{"project_id": scope.project_id, "form_id": scope.form_id, "rule": rule.name, "instance_id": i,
+              "key_hash": None, "key": None, "submission_date": None} for i in ids - live]
     bulk_insert(conn, duplicate_keys, rows)
     return touched
 
@@ -451,12 +455,12 @@ def _nulls_first(row: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
 FULL_READ = 20_000
 """Above this many submissions, `interviews` reads the whole form rather than IN lists of 500."""
 DENSE = 8
-"""Read whole tables once the ids to look up are more than 1/DENSE of the form's live
+"""Read whole tables once the ids to look up are more than 1/DENSE of the form's
 submissions: one scan then costs less than the IN lists of 500."""
 
 
-def _dense(n: int, live: int) -> bool:
-    return n * DENSE > live
+def _dense(n: int, held: int) -> bool:
+    return n * DENSE > held
 
 
 def recheck_duplicates(conn: Connection, project_id: int, schema: FormSchema, layout: FormLayout) -> set[str]:
@@ -469,8 +473,9 @@ def recheck_duplicates(conn: Connection, project_id: int, schema: FormSchema, la
     over what changed: the submissions loaded, deleted or purged since the last recheck
     (`duplicate_pending`) are keyed again (`duplicate_keys`), and only the submissions sharing
     a key they had or have are judged again; a key's verdict depends on its members only. A
-    warehouse whose stored keys do not cover its live submissions (one loaded before this
-    existed) is keyed again whole."""
+    warehouse whose stored keys do not cover its submissions (one loaded before this
+    existed) is keyed again whole: it holds one row per submission of the form, live or not,
+    so that two index-only counts tell."""
     form_id = schema.form_id
     p = duplicate_pending.c
     of_form = and_(p.project_id == project_id, p.form_id == form_id)
@@ -486,11 +491,11 @@ def recheck_duplicates(conn: Connection, project_id: int, schema: FormSchema, la
         scope = _RuleScope(project_id, form_id, rule.name)
         table_name = layout.table(rule.table_key).name
         ids = pending | changed
-        live = _live_count(conn, project_id, form_id)
-        dense = functools.partial(_dense, live=live)
+        held = _form_count(conn, project_id, form_id)
+        dense = functools.partial(_dense, held=held)
         keys = _rekey(conn, scope, rule, table_name, ids, dense(len(ids)))
         stored = conn.execute(select(func.count()).select_from(duplicate_keys).where(scope.keys)).scalar_one()
-        if stored != live:
+        if stored != held:
             ids = _all_ids(conn, project_id, form_id)
             conn.execute(delete(duplicate_keys).where(scope.keys))
             keys = _rekey(conn, scope, rule, table_name, ids, True)

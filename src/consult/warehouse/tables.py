@@ -178,8 +178,9 @@ duplicate_keys = Table(
     SqlColumn("submission_date", UtcDateTime),
     Index("ix_duplicate_keys_hash", "project_id", "form_id", "rule", "key_hash"),
 )
-"""The normalised duplicate key each live submission was last judged with (`load.recheck_duplicates`):
-a recheck re-reads only the submissions sharing a key with those that changed."""
+"""The normalised duplicate key each submission was last judged with (`load.recheck_duplicates`;
+NULL when it has none or is deleted or purged): a recheck re-reads only the submissions sharing
+a key with those that changed."""
 
 duplicate_pending = Table(
     "duplicate_pending", system,
