@@ -275,6 +275,73 @@ def bench_incremental(size: int, args: argparse.Namespace, log) -> list[dict]:
     return rows
 
 
+def timed_command(command: list[str], env: dict, cwd: Path) -> dict:
+    """A whole command in a fresh process under /usr/bin/time -v: its wall time and peak RSS."""
+    done = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=3600, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    facts = dict(line.strip().rsplit(": ", 1) for line in done.stderr.splitlines()
+                 if line.startswith("\t") and ": " in line)
+    clock = facts["Elapsed (wall clock) time (h:mm:ss or m:ss)"].split(":")
+    wall = sum(float(part) * 60 ** n for n, part in enumerate(reversed(clock)))
+    return {"seconds": wall, "peak_rss_mb": round(int(facts["Maximum resident set size (kbytes)"]) / 1024, 1)}
+
+
+def bench_command(size: int, args: argparse.Namespace, log) -> list[dict]:
+    """Issue 17's "the whole `consult sync` command": `python -m consult.cli sync --form ...` as
+    a fresh process (interpreter, imports, login, everything) into a fresh SQLite file, then the
+    same command again on that database (a no-op: one 304), against the floor in a fresh process
+    too (its process wall includes its own start-up), interleaved, `--repeat` times each."""
+    page_size = args.page_sizes[0]
+    runs: dict[str, list[dict]] = {"floor": [], "command": [], "no-op command": []}
+    with prepared_sandbox(size, cache=args.cache_dir, log=log) as filled, \
+            tempfile.TemporaryDirectory(prefix="bench-command-") as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+        env.update({**filled.env, "PYTHONPATH": str(REPO / "src"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+        base = filled.spec()
+        run_variant({**base, "variant": "floor", "page_size": 0, "workdir": str(Path(tmp) / "warm-up")})
+        for repeat in range(args.repeat):
+            floor = run_variant({**base, "variant": "floor", "page_size": page_size,
+                                 "workdir": str(Path(tmp) / f"floor-{repeat}")})
+            runs["floor"].append({"seconds": floor["seconds"], "process_wall_s": floor["process_wall_s"],
+                                  "peak_rss_mb": floor["peak_rss_mb"]})
+            workdir = Path(tmp) / f"command-{repeat}"
+            workdir.mkdir()
+            command = [PYTHON, "-m", "consult.cli", "sync", "--form", base["form_id"],
+                       "--db", f"sqlite:///{workdir / 'reporting.db'}", "--build-dir", base["build_dir"],
+                       "--reports", str(workdir / "reports"), "--page-size", str(page_size)]
+            for name in ("command", "no-op command"):
+                result = timed_command(command, env, workdir)
+                runs[name].append(result)
+                log(f"  {size:>7} {name:14} run {repeat + 1}: {result['seconds']:7.2f} s, "
+                    f"{result['peak_rss_mb']:6.0f} MB (floor {floor['seconds']:.2f} s of work, "
+                    f"{floor['process_wall_s']:.2f} s as a process)")
+            shutil.rmtree(workdir, ignore_errors=True)
+    floor_work = min(r["seconds"] for r in runs["floor"])
+    floor_process = min(r["process_wall_s"] for r in runs["floor"])
+    rows = []
+    for name, measured in runs.items():
+        best = min(r["process_wall_s" if name == "floor" else "seconds"] for r in measured)
+        rows.append({"size": size, "what": name, "page_size": page_size, "runs": len(measured),
+                     "min_s": round(best, 3),
+                     "median_s": round(statistics.median(r["process_wall_s" if name == "floor" else "seconds"]
+                                                         for r in measured), 3),
+                     "peak_rss_mb": max(r["peak_rss_mb"] for r in measured),
+                     "floor_work_s": round(floor_work, 3),
+                     "ratio_to_floor_process": round(best / floor_process, 2),
+                     "ratio_to_floor_work": round(best / floor_work, 2)})
+    return rows
+
+
+def print_command(rows: list[dict]) -> None:
+    print(f"\n{'N':>7} {'whole process':16} {'page':>5} {'min s':>7} {'median s':>9} {'peak MB':>8} "
+          f"{'÷ floor process':>16} {'÷ floor work':>13}")
+    for r in rows:
+        print(f"{r['size']:>7} {r['what']:16} {r['page_size']:>5} {r['min_s']:7.2f} {r['median_s']:9.2f} "
+              f"{r['peak_rss_mb']:8.0f} {r['ratio_to_floor_process']:16.2f} {r['ratio_to_floor_work']:13.2f}")
+
+
 def print_incremental(rows: list[dict], target: float = 0.03) -> None:
     print(f"\n{'N':>7} {'code':7} {'new':>5} {'full min s':>11} {'re-sync min s':>14} {'÷ full':>7} "
           f"{'dup full s':>10} {'dup re-sync s':>13}")
@@ -424,6 +491,9 @@ def main() -> None:
                              "worktree's src/), side by side")
     parser.add_argument("--incremental-seed", type=int, default=2026)
     parser.add_argument("--incremental-repeat", type=int, default=3, help="re-syncs per code (the full syncs: --repeat)")
+    parser.add_argument("--command", action="store_true",
+                        help="instead of the table: per size, the whole `consult sync` command (fresh process, "
+                             "wall and peak RSS by /usr/bin/time -v) and its no-op re-run, against the floor")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
@@ -435,6 +505,21 @@ def main() -> None:
     facts = machine()
     started = time.perf_counter()
     log = lambda text: print(text, flush=True)  # noqa: E731
+    if args.command:
+        rows = []
+        for size in args.sizes:
+            log(f"N = {size}: the whole consult sync command, then again (no-op), and the floor")
+            rows += bench_command(size, args, log)
+        print_command(rows)
+        out = args.out or RESULTS / f"command-{'-'.join(str(s) for s in args.sizes)}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({
+            "issue": 17, "written_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": facts,
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "repeat": args.repeat,
+            "load_average": os.getloadavg(), "results": rows, "total_s": round(time.perf_counter() - started, 1),
+        }, indent=1) + "\n", encoding="utf-8")
+        print(f"\nwritten {out} ({time.perf_counter() - started:.0f} s in all)")
+        return
     if args.incremental:
         rows = []
         for size in args.sizes:
