@@ -181,6 +181,40 @@ def prepared_sandbox(n: int, seed: int = SEED, form: BuiltForm | None = None, ca
         yield Filled(server, settings, project_id, form, n, facts["fill_s"], "bulk")
 
 
+@contextmanager
+def sandbox_copy(n: int, workdir: Path, seed: int = SEED, cache: Path = CACHE, log=print) -> Iterator[Filled]:
+    """A running sandbox with a copy of the cached `n` interviews, in `workdir`: one to add
+    submissions to (`add_submissions`) without touching the cache."""
+    form = build_form(cache / "forms")
+    with prepared_sandbox(n, seed=seed, form=form, cache=cache, log=log) as filled:
+        source = filled.server.data_dir
+        fill_s = filled.fill_seconds
+    assert source is not None
+    data_dir = workdir / "sandbox"
+    shutil.copytree(source, data_dir)
+    with SandboxServer(data_dir=data_dir, admin_password=ADMIN_PASSWORD) as server:
+        settings = CentralSettings(url=server.url, username=server.admin_email, password=server.admin_password,
+                                   project=PROJECT)
+        with CentralSession(settings) as central:
+            project_id = resolve_project(central, PROJECT, create=False)
+        yield Filled(server, settings, project_id, form, n, fill_s, "bulk")
+
+
+def add_submissions(filled: Filled, n: int, seed: int) -> float:
+    """`n` more interviews (another seed: other instance ids) through the bulk loader, dated a
+    second apart and ending two minutes ago: after everything the sandbox held, as new fieldwork
+    arriving between two syncs. Returns the loader's seconds."""
+    xmls = [i.xml for i in province_interviews(filled.form.schema, n, seed=seed)]
+    with CentralSession(filled.settings) as central:
+        (team,) = ensure_teams(central, filled.project_id, [FieldTeam(name=TEAM, forms=[FORM_ID])])
+    assert filled.server.data_dir is not None
+    started = time.perf_counter()
+    end = datetime.now(UTC) - timedelta(minutes=2)
+    load_submissions(filled.server.data_dir, filled.project_id, team.token.get_secret_value(), xmls,
+                     device_id=DEVICE_ID, submitted_at=lambda i: end - timedelta(seconds=n - 1 - i))
+    return time.perf_counter() - started
+
+
 # The two paths give the same OData -----------------------------------------------------------
 
 VARYING_SYSTEM = ("submissionDate", "updatedAt")

@@ -46,7 +46,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from fill import CACHE, build_form, check_same_odata, prepared_sandbox  # noqa: E402
+from fill import CACHE, add_submissions, build_form, check_same_odata, prepared_sandbox, sandbox_copy  # noqa: E402
 
 PYTHON = sys.executable
 RESULTS = REPO / "bench" / "results"
@@ -217,6 +217,140 @@ def fmt_stages(result: dict) -> str:
     return " ".join(f"{k} {v:.2f}" for k, v in result["stages"].items())
 
 
+def bench_incremental(size: int, args: argparse.Namespace, log) -> list[dict]:
+    """Issue 17's "1 % new rows on a warehouse of N": a full sync of a copy of the N sandbox
+    (measured, `--repeat` times), then `--incremental` × N new submissions added by the bulk
+    loader, then the re-sync of a copy of the full sync's database (`--incremental-repeat` times),
+    for this tree's code and, with `--incremental-before`, another tree's, interleaved."""
+    codes = {"after": str(REPO / "src")}
+    if args.incremental_before:
+        codes = {"before": str(args.incremental_before), **codes}
+    added = max(1, round(size * args.incremental))
+    page_size = args.page_sizes[0]
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="bench-incremental-") as tmp, \
+            sandbox_copy(size, Path(tmp), cache=args.cache_dir, log=log) as filled:
+        base = {**filled.spec(), "variant": "consult", "page_size": page_size}
+        envs = {name: {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "CONSULT_BENCH_SRC": src}
+                for name, src in codes.items()}
+        run_variant({**base, "variant": "floor", "page_size": 0, "workdir": str(Path(tmp) / "warm-up")})
+        full: dict[str, list[dict]] = {name: [] for name in codes}
+        synced: dict[str, Path] = {}
+        for repeat in range(args.repeat):
+            for name in codes:
+                workdir = Path(tmp) / f"full-{name}-{repeat}"
+                result = run_variant({**base, "workdir": str(workdir)}, env=envs[name])
+                full[name].append(result)
+                synced.setdefault(name, workdir / "reporting.db")
+                log(f"  {size:>7} full sync ({name}) run {repeat + 1}: {result['seconds']:8.2f} s  "
+                    f"stages {fmt_stages(result)}")
+        seconds = add_submissions(filled, added, seed=args.incremental_seed)
+        log(f"  added {added} submissions in {seconds:.1f} s (bulk loader)")
+        again: dict[str, list[dict]] = {name: [] for name in codes}
+        for repeat in range(args.incremental_repeat):
+            for name in codes:
+                workdir = Path(tmp) / f"again-{name}-{repeat}"
+                workdir.mkdir()
+                db = workdir / "reporting.db"
+                shutil.copy(synced[name], db)
+                result = run_variant({**base, "workdir": str(workdir), "db": str(db)}, env=envs[name])
+                if result["rows"] < added:
+                    raise RuntimeError(f"the re-sync pulled {result['rows']} rows, not the {added} added")
+                again[name].append(result)
+                log(f"  {size:>7} re-sync, {added} new ({name}) run {repeat + 1}: {result['seconds']:8.3f} s  "
+                    f"stages {fmt_stages(result)}")
+        for name in codes:
+            best_full = min(full[name], key=lambda r: r["seconds"])
+            best_again = min(again[name], key=lambda r: r["seconds"])
+            rows.append({"size": size, "code": name, "added": added, "page_size": page_size,
+                         "full_min_s": round(best_full["seconds"], 3),
+                         "resync_min_s": round(best_again["seconds"], 3),
+                         "resync_median_s": round(statistics.median(r["seconds"] for r in again[name]), 3),
+                         "ratio": round(best_again["seconds"] / best_full["seconds"], 4),
+                         "full_duplicates_s": round(best_full["stages"].get("duplicates", 0), 3),
+                         "resync_duplicates_s": round(best_again["stages"].get("duplicates", 0), 3),
+                         "resync_rows": best_again["rows"], "resync_stages": best_again["stages"],
+                         "full_stages": best_full["stages"],
+                         "peak_rss_mb": max(r["peak_rss_mb"] for r in full[name] + again[name])})
+    return rows
+
+
+def timed_command(command: list[str], env: dict, cwd: Path) -> dict:
+    """A whole command in a fresh process under /usr/bin/time -v: its wall time and peak RSS."""
+    done = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=3600, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    facts = dict(line.strip().rsplit(": ", 1) for line in done.stderr.splitlines()
+                 if line.startswith("\t") and ": " in line)
+    clock = facts["Elapsed (wall clock) time (h:mm:ss or m:ss)"].split(":")
+    wall = sum(float(part) * 60 ** n for n, part in enumerate(reversed(clock)))
+    return {"seconds": wall, "peak_rss_mb": round(int(facts["Maximum resident set size (kbytes)"]) / 1024, 1)}
+
+
+def bench_command(size: int, args: argparse.Namespace, log) -> list[dict]:
+    """Issue 17's "the whole `consult sync` command": `python -m consult.cli sync --form ...` as
+    a fresh process (interpreter, imports, login, everything) into a fresh SQLite file, then the
+    same command again on that database (a no-op: one 304), against the floor in a fresh process
+    too (its process wall includes its own start-up), interleaved, `--repeat` times each."""
+    page_size = args.page_sizes[0]
+    runs: dict[str, list[dict]] = {"floor": [], "command": [], "no-op command": []}
+    with prepared_sandbox(size, cache=args.cache_dir, log=log) as filled, \
+            tempfile.TemporaryDirectory(prefix="bench-command-") as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+        env.update({**filled.env, "PYTHONPATH": str(REPO / "src"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+        base = filled.spec()
+        run_variant({**base, "variant": "floor", "page_size": 0, "workdir": str(Path(tmp) / "warm-up")})
+        for repeat in range(args.repeat):
+            floor = run_variant({**base, "variant": "floor", "page_size": page_size,
+                                 "workdir": str(Path(tmp) / f"floor-{repeat}")})
+            runs["floor"].append({"seconds": floor["seconds"], "process_wall_s": floor["process_wall_s"],
+                                  "peak_rss_mb": floor["peak_rss_mb"]})
+            workdir = Path(tmp) / f"command-{repeat}"
+            workdir.mkdir()
+            command = [PYTHON, "-m", "consult.cli", "sync", "--form", base["form_id"],
+                       "--db", f"sqlite:///{workdir / 'reporting.db'}", "--build-dir", base["build_dir"],
+                       "--reports", str(workdir / "reports"), "--page-size", str(page_size)]
+            for name in ("command", "no-op command"):
+                result = timed_command(command, env, workdir)
+                runs[name].append(result)
+                log(f"  {size:>7} {name:14} run {repeat + 1}: {result['seconds']:7.2f} s, "
+                    f"{result['peak_rss_mb']:6.0f} MB (floor {floor['seconds']:.2f} s of work, "
+                    f"{floor['process_wall_s']:.2f} s as a process)")
+            shutil.rmtree(workdir, ignore_errors=True)
+    floor_work = min(r["seconds"] for r in runs["floor"])
+    floor_process = min(r["process_wall_s"] for r in runs["floor"])
+    rows = []
+    for name, measured in runs.items():
+        best = min(r["process_wall_s" if name == "floor" else "seconds"] for r in measured)
+        rows.append({"size": size, "what": name, "page_size": page_size, "runs": len(measured),
+                     "min_s": round(best, 3),
+                     "median_s": round(statistics.median(r["process_wall_s" if name == "floor" else "seconds"]
+                                                         for r in measured), 3),
+                     "peak_rss_mb": max(r["peak_rss_mb"] for r in measured),
+                     "floor_work_s": round(floor_work, 3),
+                     "ratio_to_floor_process": round(best / floor_process, 2),
+                     "ratio_to_floor_work": round(best / floor_work, 2)})
+    return rows
+
+
+def print_command(rows: list[dict]) -> None:
+    print(f"\n{'N':>7} {'whole process':16} {'page':>5} {'min s':>7} {'median s':>9} {'peak MB':>8} "
+          f"{'÷ floor process':>16} {'÷ floor work':>13}")
+    for r in rows:
+        print(f"{r['size']:>7} {r['what']:16} {r['page_size']:>5} {r['min_s']:7.2f} {r['median_s']:9.2f} "
+              f"{r['peak_rss_mb']:8.0f} {r['ratio_to_floor_process']:16.2f} {r['ratio_to_floor_work']:13.2f}")
+
+
+def print_incremental(rows: list[dict], target: float = 0.03) -> None:
+    print(f"\n{'N':>7} {'code':7} {'new':>5} {'full min s':>11} {'re-sync min s':>14} {'÷ full':>7} "
+          f"{'dup full s':>10} {'dup re-sync s':>13}")
+    for r in rows:
+        print(f"{r['size']:>7} {r['code']:7} {r['added']:>5} {r['full_min_s']:11.3f} {r['resync_min_s']:14.3f} "
+              f"{r['ratio']:7.2%} {r['full_duplicates_s']:10.3f} {r['resync_duplicates_s']:13.3f}  "
+              f"target <= {target:.0%}: {'MET' if r['ratio'] <= target else 'missed'}")
+
+
 # The table ------------------------------------------------------------------------------------
 
 def label(m: Measure) -> str:
@@ -349,6 +483,17 @@ def main() -> None:
     parser.add_argument("--sqlite-pragma", action="append", default=[], metavar="PRAGMA",
                         help="an experiment: run `PRAGMA <PRAGMA>` on each reporting-DB connection of the "
                              "consult variant, e.g. --sqlite-pragma 'cache_size = -65536'")
+    parser.add_argument("--incremental", type=float, metavar="FRACTION",
+                        help="instead of the table: per size, a full sync, then FRACTION × N new submissions "
+                             "and the re-sync, with their ratio (issue 17: 0.01)")
+    parser.add_argument("--incremental-before", type=Path, metavar="SRC",
+                        help="with --incremental: also measure the consult package in SRC (another "
+                             "worktree's src/), side by side")
+    parser.add_argument("--incremental-seed", type=int, default=2026)
+    parser.add_argument("--incremental-repeat", type=int, default=3, help="re-syncs per code (the full syncs: --repeat)")
+    parser.add_argument("--command", action="store_true",
+                        help="instead of the table: per size, the whole `consult sync` command (fresh process, "
+                             "wall and peak RSS by /usr/bin/time -v) and its no-op re-run, against the floor")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
@@ -360,6 +505,36 @@ def main() -> None:
     facts = machine()
     started = time.perf_counter()
     log = lambda text: print(text, flush=True)  # noqa: E731
+    if args.command:
+        rows = []
+        for size in args.sizes:
+            log(f"N = {size}: the whole consult sync command, then again (no-op), and the floor")
+            rows += bench_command(size, args, log)
+        print_command(rows)
+        out = args.out or RESULTS / f"command-{'-'.join(str(s) for s in args.sizes)}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({
+            "issue": 17, "written_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": facts,
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "repeat": args.repeat,
+            "load_average": os.getloadavg(), "results": rows, "total_s": round(time.perf_counter() - started, 1),
+        }, indent=1) + "\n", encoding="utf-8")
+        print(f"\nwritten {out} ({time.perf_counter() - started:.0f} s in all)")
+        return
+    if args.incremental:
+        rows = []
+        for size in args.sizes:
+            log(f"N = {size}: full sync, then {args.incremental:.0%} new submissions and the re-sync")
+            rows += bench_incremental(size, args, log)
+        print_incremental(rows)
+        out = args.out or RESULTS / f"incremental-{'-'.join(str(s) for s in args.sizes)}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({
+            "issue": 17, "written_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": facts,
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "repeat": args.repeat,
+            "load_average": os.getloadavg(), "results": rows, "total_s": round(time.perf_counter() - started, 1),
+        }, indent=1) + "\n", encoding="utf-8")
+        print(f"\nwritten {out} ({time.perf_counter() - started:.0f} s in all)")
+        return
     check = None
     if args.check:
         check = check_same_odata(args.check, form=build_form(args.cache_dir / "forms"))

@@ -36,7 +36,9 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-for path in (REPO / "src", REPO):
+CODE = Path(os.environ.get("CONSULT_BENCH_SRC") or REPO / "src")
+"""The consult code measured: this tree's, or another's (`sync_bench.py --incremental-before`)."""
+for path in (REPO, CODE):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
@@ -318,6 +320,7 @@ def run(spec: dict) -> dict:
     else:
         raise ValueError(f"unknown variant {variant}")
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    result["code"] = str(CODE)
     return result
 
 

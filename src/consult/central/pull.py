@@ -22,6 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+import requests
+
 from consult.central.session import CentralError, CentralSession
 
 T = TypeVar("T")
@@ -97,6 +100,34 @@ class ODataPage:
         return max((m for m in moments if m), default=None)
 
 
+def _number_shape(byte: int) -> int:
+    if 0x30 <= byte <= 0x39:
+        return 0x30  # a digit: 0
+    return byte if byte in b":-" else 0x3A if byte in b",[" else 0x78  # what precedes a number: ':'
+
+
+_SHAPES = bytes(_number_shape(b) for b in range(256))
+_LONG_NUMBERS = (b":" + b"0" * 19, b":-" + b"0" * 19)
+"""A number of 19 digits or more (an integer maybe beyond 64 bits, which orjson reads as a
+float), in the page mapped by `_SHAPES` with its whitespace dropped. A hex id holding 19 digits
+in a row is inside quotes, so it does not match; one `translate` costs ~1 ms a page, a regex ~12."""
+
+
+def decode_page(response: requests.Response) -> Any:
+    """An OData page as `response.json()` reads it, through orjson (several times faster on a
+    page of 1000 submissions). Whatever orjson reads differently or refuses (integers beyond
+    64 bits, which it turns into floats; NaN; a byte-order mark; lone surrogates; another
+    encoding than UTF-8) goes to `response.json()`."""
+    content = response.content
+    shape = content.translate(_SHAPES, b" \t\r\n")
+    if not any(number in shape for number in _LONG_NUMBERS):
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError:
+            pass
+    return response.json()
+
+
 def pull_submissions(central: CentralSession, query: SubmissionQuery, etag: str | None = None) -> Iterator[ODataPage]:
     """Yield every page of the query. With the ETag of an earlier pull, a 304 yields one
     `not_modified` page and stops: nothing changed on the form since."""
@@ -110,7 +141,7 @@ def pull_submissions(central: CentralSession, query: SubmissionQuery, etag: str 
             yield ODataPage(number, [], None, etag, not_modified=True)
             return
         try:
-            body = response.json()
+            body = decode_page(response)
         except ValueError:
             raise CentralError("GET", response.url, response.status_code,
                                "the OData page is not valid JSON (cut off?)") from None

@@ -20,6 +20,7 @@ Pure Python (no pandas, no GX, no database): the warehouse imports it.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import re
 import unicodedata
@@ -37,6 +38,9 @@ from .report import Failure
 
 Interview = tuple[str, datetime | None, Sequence[Any]]
 """(instance id, submission date, values of a rule's `columns` as stored)."""
+
+KeyedInterview = tuple[str, datetime | None, tuple[str, ...] | None]
+"""(instance id, submission date, its key by `DuplicateRule.key`)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def key_text(value: Any) -> str | None:
     return text or None
 
 
-def _order(interview: Interview) -> tuple[bool, datetime, str]:
+def _order(interview: Interview | KeyedInterview) -> tuple[bool, datetime, str]:
     """Oldest first, undated last, ties broken by instance id."""
     instance_id, submitted, _ = interview
     if submitted is None:
@@ -111,16 +115,24 @@ class DuplicateRule:
         interview not in `failing` (the first one if all are failing). Those before it are not
         duplicates (a broken interview entered again correctly); those after it are. Failures
         come in that order too, oldest duplicate first."""
+        keyed = []
+        for instance_id, submitted, values in interviews:
+            if len(values) != len(self.columns):
+                raise ValueError(f"{self.name}: {instance_id} has {len(values)} values for {self.columns}")
+            keyed.append((instance_id, submitted, self.key(dict(zip(self.columns, values, strict=True)))))
+        return self.judge(schema, keyed, failing)
+
+    def judge(self, schema: FormSchema, keyed: Iterable[KeyedInterview],
+              failing: Collection[str]) -> list[Failure]:
+        """`across_form` over keys already computed (`key`): what an incremental recheck calls
+        with the submissions of the keys that changed, which gives every one of them the
+        verdict a form-wide pass would, since a key's verdict depends on its members only."""
         groups: dict[tuple[str, ...], list[str]] = {}
         rank: dict[str, int] = {}
-        for interview in sorted(interviews, key=_order):
-            instance_id, _, values = interview
+        for instance_id, _, key in sorted(keyed, key=_order):
             if instance_id in rank:
                 raise ValueError(f"{self.name}: {instance_id} is given twice")
             rank[instance_id] = len(rank)
-            if len(values) != len(self.columns):
-                raise ValueError(f"{self.name}: {instance_id} has {len(values)} values for {self.columns}")
-            key = self.key(dict(zip(self.columns, values, strict=True)))
             if key is not None:
                 groups.setdefault(key, []).append(instance_id)
         labels = [messages.question(schema, p.column) for p in self.parts]
@@ -132,6 +144,25 @@ class DuplicateRule:
             failures += [Failure.of(i, self.name, self.parts[0].column, None, " | ".join(key), message)
                          for i in members[start + 1:]]
         return sorted(failures, key=lambda f: rank[f.instance_id])
+
+
+KEY_SEPARATOR = "\x1f"
+"""Joins a key's parts when it is stored: `key_text` folds this (a whitespace) into a space, so
+no part contains it."""
+
+
+def stored_key(key: tuple[str, ...] | None) -> str | None:
+    return None if key is None else KEY_SEPARATOR.join(key)
+
+
+def key_of_stored(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(text.split(KEY_SEPARATOR))
+
+
+def key_hash(key: tuple[str, ...] | None) -> str | None:
+    """What the key index holds: a key can be any length of free text ('specify' answers),
+    longer than a PostgreSQL index entry allows."""
+    return None if key is None else hashlib.sha1(stored_key(key).encode(), usedforsecurity=False).hexdigest()
 
 
 def duplicate_rules(schema: FormSchema) -> list[DuplicateRule]:

@@ -21,17 +21,26 @@ This module is the one import a sync needs: the bookkeeping (`state`), failures 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import MetaData, Table, bindparam, delete, select, update
+from sqlalchemy import MetaData, Table, and_, bindparam, delete, func, inspect, select, update
 from sqlalchemy.engine import Connection
 
 from consult.forms.schema import FormSchema
-from consult.validate.duplicates import Interview, duplicate_rules
+from consult.validate.duplicates import (
+    DuplicateRule,
+    Interview,
+    KeyedInterview,
+    duplicate_rules,
+    key_hash,
+    key_of_stored,
+    stored_key,
+)
 from consult.warehouse.database import bulk_insert
 from consult.warehouse.failures import (
     FailureRow,
@@ -39,6 +48,7 @@ from consult.warehouse.failures import (
     failures_hash,
     replace_failures,
     replace_rule_failures,
+    value_text,
 )
 from consult.warehouse.records import INSTANCE, FormLayout, FormRecords, SubmissionSystem, parse_datetime
 from consult.warehouse.snapshot import plain, snapshot
@@ -52,7 +62,15 @@ from consult.warehouse.state import (
     remember_etag,
     written_back,
 )
-from consult.warehouse.tables import QUARANTINED, VALID, form_tables, submissions, validation_failures
+from consult.warehouse.tables import (
+    QUARANTINED,
+    VALID,
+    duplicate_keys,
+    duplicate_pending,
+    form_tables,
+    submissions,
+    validation_failures,
+)
 
 __all__ = [
     "FailureRow",
@@ -64,6 +82,7 @@ __all__ = [
     "interviews",
     "load_page",
     "mark_deleted",
+    "mark_pending",
     "mark_purged",
     "read_watermark",
     "recheck_duplicates",
@@ -155,6 +174,7 @@ def load_page(conn: Connection, project_id: int, records: FormRecords, statuses:
         for s in records.submissions])
     _replace_rows(conn, records, list(stored))
     replace_failures(conn, project_id, form_id, ids, failures)
+    mark_pending(conn, project_id, form_id, ids)
     changed = {s.instance_id: s.raw_json for s in records.submissions
                if s.instance_id in stored and stored[s.instance_id] != s.raw_json}
     review_only = frozenset(i for i, raw in changed.items()
@@ -218,6 +238,7 @@ def mark_deleted(conn: Connection, project_id: int, form_id: str,
             if deleted_at != wanted[instance_id]:
                 changed[instance_id] = wanted[instance_id]
     _set_by_id(conn, project_id, form_id, "deleted_at", changed)
+    mark_pending(conn, project_id, form_id, changed)
     return len(changed)
 
 
@@ -239,16 +260,18 @@ def mark_purged(conn: Connection, project_id: int, form_id: str, live_ids: set[s
     purged = {i: moment for i, purged_at in stored if purged_at is None and i not in held}
     back = {i: None for i, purged_at in stored if purged_at is not None and i in held}
     _set_by_id(conn, project_id, form_id, "purged_at", purged | back)
+    mark_pending(conn, project_id, form_id, purged | back)
     return len(purged)
 
 
 def interviews(conn: Connection, project_id: int, form_id: str, table_name: str,
-               columns: Sequence[str]) -> list[Interview]:
+               columns: Sequence[str], instance_ids: Sequence[str] | None = None) -> list[Interview]:
     """(instance id, submission date, values of `columns`) of every live submission of a form
     (neither deleted nor purged), ordered by instance id in the database's collation (the rule
     orders them itself): what a form-wide duplicate rule judges.
     Values come as stored (NULLs kept, dates as dates, timestamps aware); the rule normalises
-    keys itself (case, spacing, Unicode form), so matching happens there, not in SQL."""
+    keys itself (case, spacing, Unicode form), so matching happens there, not in SQL.
+    Given `instance_ids`, only those of them."""
     table = Table(table_name, MetaData(), autoload_with=conn)
     s = submissions.c
     query = (select(table.c[INSTANCE], s.submission_date, *(table.c[c] for c in columns))
@@ -256,8 +279,14 @@ def interviews(conn: Connection, project_id: int, form_id: str, table_name: str,
              .where(s.project_id == project_id, s.form_id == form_id, s.deleted_at.is_(None),
                     s.purged_at.is_(None))
              .order_by(table.c[INSTANCE]))
+    if instance_ids is None or len(instance_ids) > FULL_READ:
+        wanted = None if instance_ids is None else set(instance_ids)
+        found = [row for row in conn.execute(query) if wanted is None or row[0] in wanted]
+    else:
+        found = [row for chunk in chunks(instance_ids)
+                 for row in conn.execute(query.where(table.c[INSTANCE].in_(chunk)))]
     return [(instance_id, plain(submitted), tuple(plain(v) for v in values))
-            for instance_id, submitted, *values in conn.execute(query)]
+            for instance_id, submitted, *values in found]
 
 
 def failing_instances(conn: Connection, project_id: int, form_id: str, except_rule: str) -> set[str]:
@@ -284,21 +313,204 @@ def refresh_statuses(conn: Connection, project_id: int, form_id: str, instance_i
                 ).values(validation_status=status))
 
 
+def mark_pending(conn: Connection, project_id: int, form_id: str, instance_ids: Iterable[str]) -> None:
+    """These submissions changed (loaded, deleted, purged): the next `recheck_duplicates` judges
+    their keys again. Written in the caller's transaction, so a kill between a page and the
+    recheck leaves them pending for the re-run."""
+    ids = sorted(set(instance_ids))
+    p = duplicate_pending.c
+    for chunk in chunks(ids):
+        conn.execute(delete(duplicate_pending).where(
+            p.project_id == project_id, p.form_id == form_id, p.instance_id.in_(chunk)))
+    bulk_insert(conn, duplicate_pending, [{"project_id": project_id, "form_id": form_id, "instance_id": i}
+                                          for i in ids])
+
+
+@dataclass(frozen=True)
+class _RuleScope:
+    project_id: int
+    form_id: str
+    rule: str
+
+    @property
+    def keys(self) -> Any:
+        k = duplicate_keys.c
+        return and_(k.project_id == self.project_id, k.form_id == self.form_id, k.rule == self.rule)
+
+
+def _pending_ids(conn: Connection, project_id: int, form_id: str) -> set[str]:
+    p = duplicate_pending.c
+    return set(conn.execute(select(p.instance_id).where(
+        p.project_id == project_id, p.form_id == form_id)).scalars())
+
+
+def _form_count(conn: Connection, project_id: int, form_id: str) -> int:
+    """Submissions of the form, deleted and purged included: counted on the index alone."""
+    s = submissions.c
+    return conn.execute(select(func.count()).select_from(submissions).where(
+        s.project_id == project_id, s.form_id == form_id)).scalar_one()
+
+
+def _all_ids(conn: Connection, project_id: int, form_id: str) -> set[str]:
+    s = submissions.c
+    return set(conn.execute(select(s.instance_id).where(
+        s.project_id == project_id, s.form_id == form_id)).scalars())
+
+
+def _rekey(conn: Connection, scope: _RuleScope, rule: DuplicateRule, table_name: str,
+           ids: set[str], whole: bool) -> set[tuple[str, ...]]:
+    """Store the current key of each of `ids` (None for a deleted or purged one) and return the
+    keys they had and have now: the groups whose verdicts may have changed. `whole`: `ids` are a large share of
+    the form, read whole tables rather than IN lists."""
+    k = duplicate_keys.c
+    touched: set[tuple[str, ...]] = set()
+    if whole:
+        held = {i: key for i, key in conn.execute(select(k.instance_id, k.key).where(scope.keys)) if i in ids}
+        touched |= {key_of_stored(key) for key in held.values() if key is not None}
+        stale = sorted(held)
+    else:
+        stale = sorted(ids)
+        for chunk in chunks(stale):
+            touched |= {key_of_stored(key) for key in conn.execute(select(k.key).where(
+                scope.keys, k.instance_id.in_(chunk), k.key.is_not(None))).scalars()}
+    for chunk in chunks(stale):
+        conn.execute(delete(duplicate_keys).where(scope.keys, k.instance_id.in_(chunk)))
+    rows = []
+    for instance_id, submitted, values in interviews(conn, scope.project_id, scope.form_id, table_name,
+                                                     rule.columns, None if whole else sorted(ids)):
+        if whole and instance_id not in ids:
+            continue
+        key = rule.key(dict(zip(rule.columns, values, strict=True)))
+        if key is not None:
+            touched.add(key)
+        rows.append({"project_id": scope.project_id, "form_id": scope.form_id, "rule": rule.name,
+                     "instance_id": instance_id, "key_hash": key_hash(key), "key": stored_key(key),
+                     "submission_date": submitted})
+    live = {row["instance_id"] for row in rows}
+    rows += [{"project_id": scope.project_id, "form_id": scope.form_id, "rule": rule.name, "instance_id": i,
+              "key_hash": None, "key": None, "submission_date": None} for i in ids - live]
+    bulk_insert(conn, duplicate_keys, rows)
+    return touched
+
+
+def _members(conn: Connection, scope: _RuleScope, keys: set[tuple[str, ...]], whole: bool) -> list[KeyedInterview]:
+    """Every live submission holding one of `keys`, through the key index (`whole`: reading
+    all of the rule's keys instead)."""
+    k = duplicate_keys.c
+    columns = (k.instance_id, k.submission_date, k.key)
+    if whole:
+        found = conn.execute(select(*columns).where(scope.keys, k.key.is_not(None))).all()
+    else:
+        hashes = sorted({key_hash(key) for key in keys})
+        found = [row for chunk in chunks(hashes)
+                 for row in conn.execute(select(*columns).where(scope.keys, k.key_hash.in_(chunk)))]
+    return [(i, plain(submitted), key) for i, submitted, text in found
+            if (key := key_of_stored(text)) in keys]
+
+
+def _failing_among(conn: Connection, project_id: int, form_id: str, except_rule: str,
+                   instance_ids: Sequence[str], whole: bool) -> set[str]:
+    if whole:
+        return failing_instances(conn, project_id, form_id, except_rule) & set(instance_ids)
+    f = validation_failures.c
+    return {i for chunk in chunks(instance_ids) for i in conn.execute(select(f.instance_id).distinct().where(
+        f.project_id == project_id, f.form_id == form_id, f.rule != except_rule, f.instance_id.in_(chunk))).scalars()}
+
+
+def _replace_scoped(conn: Connection, scope: _RuleScope, ids: set[str], failures: Sequence[FailureRow],
+                    whole: bool) -> set[str]:
+    """`replace_rule_failures` over `ids` only: the rule's failures of these submissions become
+    exactly `failures`; returns those whose failures changed."""
+    t = validation_failures.c
+    of_rule = and_(t.project_id == scope.project_id, t.form_id == scope.form_id, t.rule == scope.rule)
+    read = select(t.instance_id, t.column, t.row_id, t.value, t.message_vi, t.message_en).where(of_rule)
+    found = (conn.execute(read) if whole
+             else (row for chunk in chunks(sorted(ids)) for row in conn.execute(read.where(t.instance_id.in_(chunk)))))
+    before: dict[str, list[tuple[str | None, ...]]] = {}
+    for row in found:
+        if row.instance_id in ids:
+            before.setdefault(row.instance_id, []).append(tuple(row)[1:])
+    stray = {f.instance_id for f in failures} - ids
+    if stray:
+        raise ValueError(f"{scope.rule}: failures outside the rechecked submissions: {sorted(stray)[:5]}")
+    after: dict[str, list[tuple[str | None, ...]]] = {}
+    for f in failures:
+        after.setdefault(f.instance_id, []).append((f.column, f.row_id, value_text(f.value), f.message_vi,
+                                                    f.message_en))
+    changed = {i for i in before.keys() | after.keys()
+               if sorted(before.get(i, []), key=_nulls_first) != sorted(after.get(i, []), key=_nulls_first)}
+    for chunk in chunks(sorted(changed)):
+        conn.execute(delete(validation_failures).where(of_rule, t.instance_id.in_(chunk)))
+    bulk_insert(conn, validation_failures, [
+        {"project_id": f.project_id, "form_id": f.form_id, "instance_id": f.instance_id, "rule": f.rule,
+         "column": f.column, "row_id": f.row_id, "value": value_text(f.value),
+         "message_vi": f.message_vi, "message_en": f.message_en} for f in failures if f.instance_id in changed])
+    return changed
+
+
+def _nulls_first(row: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
+    return tuple((v is not None, v or "") for v in row)
+
+
+FULL_READ = 20_000
+"""Above this many submissions, `interviews` reads the whole form rather than IN lists of 500."""
+DENSE = 8
+"""Read whole tables once the ids to look up are more than 1/DENSE of the form's
+submissions: one scan then costs less than the IN lists of 500."""
+
+
+def _dense(n: int, held: int) -> bool:
+    return n * DENSE > held
+
+
 def recheck_duplicates(conn: Connection, project_id: int, schema: FormSchema, layout: FormLayout) -> set[str]:
-    """Judge the form's duplicate rules over every live submission it holds, rewrite their
-    failures and the statuses that changed; returns the submissions whose duplicate failures
-    changed (so whose status may have). Call it after a pass over the pages (and after marking
-    deletions), in one transaction: calling it again without changes in between returns an
-    empty set and writes nothing."""
+    """Judge the form's duplicate rules, rewrite their failures and the statuses that changed;
+    returns the submissions whose duplicate failures changed (so whose status may have). Call
+    it after a pass over the pages (and after marking deletions), in one transaction: calling
+    it again without changes in between returns an empty set and writes nothing.
+
+    The verdicts are those of `DuplicateRule.across_form` over every live submission, computed
+    over what changed: the submissions loaded, deleted or purged since the last recheck
+    (`duplicate_pending`) are keyed again (`duplicate_keys`), and only the submissions sharing
+    a key they had or have are judged again; a key's verdict depends on its members only. A
+    warehouse whose stored keys do not cover its submissions (one loaded before this
+    existed) is keyed again whole: it holds one row per submission of the form, live or not,
+    so that two index-only counts tell."""
     form_id = schema.form_id
+    p = duplicate_pending.c
+    of_form = and_(p.project_id == project_id, p.form_id == form_id)
+    rules = duplicate_rules(schema)
+    if not rules:
+        if inspect(conn).has_table(duplicate_pending.name):
+            conn.execute(delete(duplicate_pending).where(of_form))
+        return set()
+    pending = _pending_ids(conn, project_id, form_id)
     changed: set[str] = set()
-    for rule in duplicate_rules(schema):
-        judged = rule.across_form(
-            schema, interviews(conn, project_id, form_id, layout.table(rule.table_key).name, rule.columns),
-            failing_instances(conn, project_id, form_id, except_rule=rule.name))
+    again: set[str] = set()
+    for index, rule in enumerate(rules):
+        scope = _RuleScope(project_id, form_id, rule.name)
+        table_name = layout.table(rule.table_key).name
+        ids = pending | changed
+        held = _form_count(conn, project_id, form_id)
+        dense = functools.partial(_dense, held=held)
+        keys = _rekey(conn, scope, rule, table_name, ids, dense(len(ids)))
+        stored = conn.execute(select(func.count()).select_from(duplicate_keys).where(scope.keys)).scalar_one()
+        if stored != held:
+            ids = _all_ids(conn, project_id, form_id)
+            conn.execute(delete(duplicate_keys).where(scope.keys))
+            keys = _rekey(conn, scope, rule, table_name, ids, True)
+        members = _members(conn, scope, keys, dense(len(keys)))
+        member_ids = sorted(i for i, _, _ in members)
+        judged = rule.judge(schema, members,
+                            _failing_among(conn, project_id, form_id, rule.name, member_ids, dense(len(member_ids))))
         rows = [FailureRow(project_id, form_id, f.instance_id, f.rule, f.column, f.row_id, f.value,
                            f.message_vi, f.message_en) for f in judged]
-        rule_changed = replace_rule_failures(conn, project_id, form_id, rule.name, rows)
+        scoped = ids | set(member_ids)
+        rule_changed = _replace_scoped(conn, scope, scoped, rows, dense(len(scoped)))
         refresh_statuses(conn, project_id, form_id, rule_changed)
         changed |= rule_changed
+        if index:
+            again |= rule_changed
+    conn.execute(delete(duplicate_pending).where(of_form))
+    mark_pending(conn, project_id, form_id, again)  # a later rule's failures change an earlier one's `failing`
     return changed

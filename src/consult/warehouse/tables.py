@@ -167,7 +167,31 @@ sync_locks = Table(
     SqlColumn("acquired_at", UtcDateTime, nullable=False),
 )
 
-SYSTEM_TABLES: tuple[Table, ...] = (submissions, validation_failures, watermarks, sync_runs, write_backs, sync_locks)
+duplicate_keys = Table(
+    "duplicate_keys", system,
+    SqlColumn("project_id", Integer, primary_key=True),
+    SqlColumn("form_id", Text, primary_key=True),
+    SqlColumn("rule", Text, primary_key=True),
+    SqlColumn("instance_id", Text, primary_key=True),
+    SqlColumn("key_hash", Text),
+    SqlColumn("key", Text),
+    SqlColumn("submission_date", UtcDateTime),
+    Index("ix_duplicate_keys_hash", "project_id", "form_id", "rule", "key_hash"),
+)
+"""The normalised duplicate key each submission was last judged with (`load.recheck_duplicates`;
+NULL when it has none or is deleted or purged): a recheck re-reads only the submissions sharing
+a key with those that changed."""
+
+duplicate_pending = Table(
+    "duplicate_pending", system,
+    SqlColumn("project_id", Integer, primary_key=True),
+    SqlColumn("form_id", Text, primary_key=True),
+    SqlColumn("instance_id", Text, primary_key=True),
+)
+"""Submissions loaded, deleted or purged since the last duplicate recheck, committed with them."""
+
+SYSTEM_TABLES: tuple[Table, ...] = (submissions, validation_failures, watermarks, sync_runs, write_backs, sync_locks,
+                                    duplicate_keys, duplicate_pending)
 
 
 def _key_columns(layout: TableLayout) -> list[SqlColumn[Any]]:
