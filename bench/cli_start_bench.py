@@ -96,16 +96,16 @@ def commands(build_dir: Path, db: str, reports: Path, options: bool) -> dict[str
     consult = Path(sys.executable).parent / "consult"
     cli = [str(consult)] if consult.is_file() else [sys.executable, "-c", "from consult.cli import app; app()"]
     common = ["--build-dir", str(build_dir), "--db", db]
+    outputs = ["--reports", str(reports), "--attachments-dir", str(reports.parent / "attachments")]
     measured = {
-        "consult sync": [*cli, "sync", *common, "--reports", str(reports)],
+        "consult sync": [*cli, "sync", *common, *outputs],
         "python -m consult.sync": [sys.executable, "-m", "consult.sync", *common],
     }
     if options:
         measured |= {
             "flow, temporary Prefect server": [sys.executable, "-c", FLOW, str(build_dir), db, str(reports)],
             "consult sync, Prefect imported": [sys.executable, "-c", ("import prefect\nfrom consult.cli import app\n"
-                                                                     "app()"), "sync", *common, "--reports",
-                                               str(reports)],
+                                                                     "app()"), "sync", *common, *outputs],
         }
     return measured
 
