@@ -505,36 +505,27 @@ def main() -> None:
     facts = machine()
     started = time.perf_counter()
     log = lambda text: print(text, flush=True)  # noqa: E731
-    if args.command:
-        rows = []
-        for size in args.sizes:
-            log(f"N = {size}: the whole consult sync command, then again (no-op), and the floor")
-            rows += bench_command(size, args, log)
-        print_command(rows)
-        out = args.out or RESULTS / f"command-{'-'.join(str(s) for s in args.sizes)}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({
-            "issue": 17, "written_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": facts,
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "repeat": args.repeat,
-            "load_average": os.getloadavg(), "results": rows, "total_s": round(time.perf_counter() - started, 1),
-        }, indent=1) + "\n", encoding="utf-8")
-        print(f"\nwritten {out} ({time.perf_counter() - started:.0f} s in all)")
-        return
-    if args.incremental:
-        rows = []
-        for size in args.sizes:
-            log(f"N = {size}: full sync, then {args.incremental:.0%} new submissions and the re-sync")
-            rows += bench_incremental(size, args, log)
-        print_incremental(rows)
-        out = args.out or RESULTS / f"incremental-{'-'.join(str(s) for s in args.sizes)}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({
-            "issue": 17, "written_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": facts,
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "repeat": args.repeat,
-            "load_average": os.getloadavg(), "results": rows, "total_s": round(time.perf_counter() - started, 1),
-        }, indent=1) + "\n", encoding="utf-8")
-        print(f"\nwritten {out} ({time.perf_counter() - started:.0f} s in all)")
-        return
+    modes = {"command": (bench_command, print_command, "the whole consult sync command, then again (no-op), "
+                                                       "and the floor"),
+             "incremental": (bench_incremental, print_incremental, f"full sync, then {args.incremental or 0:.0%} new "
+                                                                   "submissions and the re-sync")}
+    for mode, (bench, show, what) in modes.items():
+        if getattr(args, mode):
+            rows = []
+            for size in args.sizes:
+                log(f"N = {size}: {what}")
+                rows += bench(size, args, log)
+            show(rows)
+            out = args.out or RESULTS / f"{mode}-{'-'.join(str(s) for s in args.sizes)}.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({
+                "issue": 17, "written_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": facts,
+                "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "repeat": args.repeat,
+                "load_average": os.getloadavg(), "results": rows,
+                "total_s": round(time.perf_counter() - started, 1),
+            }, indent=1) + "\n", encoding="utf-8")
+            print(f"\nwritten {out} ({time.perf_counter() - started:.0f} s in all)")
+            return
     check = None
     if args.check:
         check = check_same_odata(args.check, form=build_form(args.cache_dir / "forms"))
