@@ -95,22 +95,32 @@ def failures_of(conn: Connection, project_id: int, form_id: str, instance_id: st
 
 
 def replace_rule_failures(conn: Connection, project_id: int, form_id: str, rule: str,
-                          failures: Sequence[FailureRow]) -> set[str]:
+                          failures: Sequence[FailureRow], among: set[str] | None = None,
+                          scan: bool = True) -> set[str]:
     """The failures of one form-wide rule (duplicate interviews) become exactly `failures`, over
     the whole form: that rule's failures of submissions not in `failures` are removed. Returns
     the submissions whose failures of the rule changed in any way (added, removed, or a
     different value or message), whose status the caller then recomputes (`refresh_statuses`);
-    only those are rewritten, so a second call with the same failures returns an empty set."""
+    only those are rewritten, so a second call with the same failures returns an empty set.
+
+    With `among` (the incremental recheck), only those submissions' failures of the rule are
+    compared and rewritten, read by id lists unless `scan` (cheaper when they are many)."""
     stray = [f for f in failures if (f.project_id, f.form_id, f.rule) != (project_id, form_id, rule)]
     if stray:
         raise ValueError(f"failures not of rule {rule} of {project_id}/{form_id}: "
                          f"{sorted({(f.rule, f.instance_id) for f in stray})[:5]}")
+    if among is not None and (outside := {f.instance_id for f in failures} - among):
+        raise ValueError(f"{rule}: failures outside the rechecked submissions: {sorted(outside)[:5]}")
     t = validation_failures.c
     of_rule = and_(t.project_id == project_id, t.form_id == form_id, t.rule == rule)
+    read = select(t.instance_id, t.column, t.row_id, t.value, t.message_vi, t.message_en).where(of_rule)
+    found = (conn.execute(read) if among is None or scan
+             else (row for chunk in chunks(sorted(among))
+                   for row in conn.execute(read.where(t.instance_id.in_(chunk)))))
     before: dict[str, list[tuple[str | None, ...]]] = {}
-    for row in conn.execute(select(t.instance_id, t.column, t.row_id, t.value, t.message_vi, t.message_en)
-                            .where(of_rule)):
-        before.setdefault(row.instance_id, []).append(tuple(row)[1:])
+    for row in found:
+        if among is None or row.instance_id in among:
+            before.setdefault(row.instance_id, []).append(tuple(row)[1:])
     after: dict[str, list[tuple[str | None, ...]]] = {}
     for f in failures:
         after.setdefault(f.instance_id, []).append((f.column, f.row_id, value_text(f.value), f.message_vi,

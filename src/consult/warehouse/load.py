@@ -417,37 +417,6 @@ def _failing_among(conn: Connection, project_id: int, form_id: str, except_rule:
         f.project_id == project_id, f.form_id == form_id, f.rule != except_rule, f.instance_id.in_(chunk))).scalars()}
 
 
-def _replace_scoped(conn: Connection, scope: _RuleScope, ids: set[str], failures: Sequence[FailureRow],
-                    whole: bool) -> set[str]:
-    """`replace_rule_failures` over `ids` only: the rule's failures of these submissions become
-    exactly `failures`; returns those whose failures changed."""
-    t = validation_failures.c
-    of_rule = and_(t.project_id == scope.project_id, t.form_id == scope.form_id, t.rule == scope.rule)
-    read = select(t.instance_id, t.column, t.row_id, t.value, t.message_vi, t.message_en).where(of_rule)
-    found = (conn.execute(read) if whole
-             else (row for chunk in chunks(sorted(ids)) for row in conn.execute(read.where(t.instance_id.in_(chunk)))))
-    before: dict[str, list[tuple[str | None, ...]]] = {}
-    for row in found:
-        if row.instance_id in ids:
-            before.setdefault(row.instance_id, []).append(tuple(row)[1:])
-    stray = {f.instance_id for f in failures} - ids
-    if stray:
-        raise ValueError(f"{scope.rule}: failures outside the rechecked submissions: {sorted(stray)[:5]}")
-    after: dict[str, list[tuple[str | None, ...]]] = {}
-    for f in failures:
-        after.setdefault(f.instance_id, []).append((f.column, f.row_id, value_text(f.value), f.message_vi,
-                                                    f.message_en))
-    changed = {i for i in before.keys() | after.keys()
-               if sorted(before.get(i, []), key=_nulls_first) != sorted(after.get(i, []), key=_nulls_first)}
-    for chunk in chunks(sorted(changed)):
-        conn.execute(delete(validation_failures).where(of_rule, t.instance_id.in_(chunk)))
-    bulk_insert(conn, validation_failures, [
-        {"project_id": f.project_id, "form_id": f.form_id, "instance_id": f.instance_id, "rule": f.rule,
-         "column": f.column, "row_id": f.row_id, "value": value_text(f.value),
-         "message_vi": f.message_vi, "message_en": f.message_en} for f in failures if f.instance_id in changed])
-    return changed
-
-
 def _nulls_first(row: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
     return tuple((v is not None, v or "") for v in row)
 
@@ -506,7 +475,8 @@ def recheck_duplicates(conn: Connection, project_id: int, schema: FormSchema, la
         rows = [FailureRow(project_id, form_id, f.instance_id, f.rule, f.column, f.row_id, f.value,
                            f.message_vi, f.message_en) for f in judged]
         scoped = ids | set(member_ids)
-        rule_changed = _replace_scoped(conn, scope, scoped, rows, dense(len(scoped)))
+        rule_changed = replace_rule_failures(conn, project_id, form_id, scope.rule, rows, among=scoped,
+                                             scan=dense(len(scoped)))
         refresh_statuses(conn, project_id, form_id, rule_changed)
         changed |= rule_changed
         if index:
