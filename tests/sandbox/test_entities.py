@@ -14,40 +14,25 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 
 from consult.sandbox import SandboxServer
 
-from .recorded import form_xml, submitted_xml
+from .admin import XML, AdminProject
+from .recorded import submitted_xml
 
 PASSWORD = "entities-password"
-XML = {"Content-Type": "application/xml"}
 MINH = "82cb918e-ce55-44fd-bb05-189efb8c04e7"  # registered by 21-12, updated by 23-06 and 23-09
 
 
-class Project:
-    """A fresh project on a sandbox, seen by its administrator."""
+class Project(AdminProject):
+    """A fresh project with the recorded focal-point forms' entity list at hand."""
 
     def __init__(self, server: SandboxServer, name: str):
-        self.server = server
-        login = {"email": server.admin_email, "password": PASSWORD}
-        token = requests.post(f"{server.url}/v1/sessions", json=login, timeout=30).json()["token"]
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = f"Bearer {token}"
-        self.id = self.call("POST", "/v1/projects", json={"name": name}).json()["id"]
+        super().__init__(server, name, PASSWORD)
         self.list = f"/v1/projects/{self.id}/datasets/focal_points"
 
-    def call(self, method: str, path: str, expect: int = 200, **kw: Any) -> requests.Response:
-        response = self.http.request(method, self.server.url + path, timeout=30, **kw)
-        assert response.status_code == expect, response.text
-        return response
-
-    def publish(self, form_id: str) -> None:
-        self.call("POST", f"/v1/projects/{self.id}/forms?publish=true", data=form_xml(form_id).encode(), headers=XML)
-
     def submit(self, form_id: str, exchange: str) -> None:
-        self.call("POST", f"/v1/projects/{self.id}/forms/{form_id}/submissions",
-                  data=submitted_xml(exchange).encode(), headers=XML)
+        self.call("POST", f"{self.form(form_id)}/submissions", data=submitted_xml(exchange).encode(), headers=XML)
 
     def review(self, form_id: str, exchange: str, state: str) -> None:
         instance = submitted_xml(exchange).split("<instanceID>")[1].split("</instanceID>")[0]

@@ -12,44 +12,24 @@ import sqlite3
 import time
 import zipfile
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import requests
 
 from consult.sandbox import SandboxServer
 
-from .recorded import exchange, form_xml, submitted_xml
+from .admin import AdminProject
+from .recorded import exchange, submitted_xml
 
 PASSWORD = "step-26-password"
 SPLIT = "?attachments=false&splitSelectMultiples=true"
 
 
-class Project:
-    """A fresh project on a sandbox, seen by its administrator."""
+class Project(AdminProject):
+    """A fresh project for step 26's recorded forms."""
 
     def __init__(self, server: SandboxServer, name: str):
-        self.server = server
-        login = {"email": server.admin_email, "password": PASSWORD}
-        token = requests.post(f"{server.url}/v1/sessions", json=login, timeout=30).json()["token"]
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = f"Bearer {token}"
-        self.id = self.call("POST", "/v1/projects", json={"name": name}).json()["id"]
-
-    def call(self, method: str, path: str, expect: int = 200, **kw: Any) -> requests.Response:
-        response = self.http.request(method, self.server.url + path, timeout=30, **kw)
-        assert response.status_code == expect, response.text
-        return response
-
-    def form(self, form_id: str) -> str:
-        return f"/v1/projects/{self.id}/forms/{form_id}"
-
-    def publish(self, form_id: str, *submissions: str) -> None:
-        self.call("POST", f"/v1/projects/{self.id}/forms?publish=true", data=form_xml(form_id).encode(),
-                  headers={"Content-Type": "application/xml"})
-        for xml in submissions:
-            self.call("POST", f"{self.form(form_id)}/submissions", data=xml.encode(),
-                      headers={"Content-Type": "application/xml"})
+        super().__init__(server, name, PASSWORD)
 
     def zip(self, form_id: str, query: str = "?attachments=false") -> tuple[dict[str, list[list[str]]], str]:
         """Each CSV of the export, as rows, and the ETag."""

@@ -48,7 +48,6 @@ from consult.warehouse.failures import (
     failures_hash,
     replace_failures,
     replace_rule_failures,
-    value_text,
 )
 from consult.warehouse.records import INSTANCE, FormLayout, FormRecords, SubmissionSystem, parse_datetime
 from consult.warehouse.snapshot import plain, snapshot
