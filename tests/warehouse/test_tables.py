@@ -108,3 +108,17 @@ def test_syncs_starting_together_create_the_schema_once(db_url: str, built_forms
             engine.dispose()
     created = [name for change in changes for name in change.created_tables]
     assert sorted(created) == sorted(set(created)) and "submissions" in created
+
+
+@pytest.mark.parametrize("form_id", ["submissions", "attachments", "entity_versions", "entity_submissions",
+                                     "entities__focal_points"])
+def test_a_form_named_like_a_table_another_step_owns_is_refused(engine: Engine, province: FormSchema,
+                                                                form_id: str) -> None:
+    from consult.attachments import attachments
+    from consult.warehouse.entities import entity_submissions, entity_versions_table, list_table_name
+
+    owned = {attachments.name, entity_versions_table.name, entity_submissions.name, list_table_name("focal_points")}
+    assert form_id in owned | {"submissions"}
+    with pytest.raises(SchemaConflict, match=f"would reuse the system table '{form_id}'"):
+        ensure_schema(engine, [FormLayout.of(province.model_copy(update={"form_id": form_id}))])
+    assert form_id not in inspect(engine).get_table_names()

@@ -193,6 +193,17 @@ duplicate_pending = Table(
 SYSTEM_TABLES: tuple[Table, ...] = (submissions, validation_failures, watermarks, sync_runs, write_backs, sync_locks,
                                     duplicate_keys, duplicate_pending)
 
+OTHER_RESERVED_TABLES = frozenset({"attachments", "entity_versions", "entity_submissions"})
+"""Tables other steps keep in the same database (`consult.attachments`, `warehouse.entities`)."""
+RESERVED_PREFIXES = ("entities__",)
+"""Entity list tables are `entities__<list>`: a form whose id is `entities` would write into them."""
+
+
+def reserved_for(name: str) -> bool:
+    """True when a form table of this name would meet a table another step owns."""
+    return (name in OTHER_RESERVED_TABLES or name in {t.name for t in SYSTEM_TABLES}
+            or name.startswith(RESERVED_PREFIXES))
+
 
 def _key_columns(layout: TableLayout) -> list[SqlColumn[Any]]:
     """`_row_id` is Central's repeat `__id`; for choices of a top-level select_multiple it is ''."""
@@ -266,11 +277,11 @@ class SchemaChanges:
 def ensure_schema(engine: Engine, layouts: Iterable[FormLayout]) -> SchemaChanges:
     """Create missing tables and add missing columns; idempotent, safe to call at every sync."""
     wanted = list(SYSTEM_TABLES)
-    system_names = {t.name for t in SYSTEM_TABLES}
     for layout in merge_layouts(layouts):
         for table in form_tables(layout).values():
-            if table.name in system_names:
-                raise SchemaConflict(f"form {layout.form_id!r} would reuse the system table {table.name!r}")
+            if reserved_for(table.name):
+                raise SchemaConflict(f"form {layout.form_id!r} would reuse the system table {table.name!r}: "
+                                     "give the form another form_id in its settings sheet")
             wanted.append(table)
     changes = SchemaChanges()
     with engine.begin() as conn:
