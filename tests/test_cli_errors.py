@@ -161,6 +161,24 @@ def test_a_central_without_the_api_call_is_a_version_question(built_forms: Built
     assert code == 1 and "does not know this API call" in line and "of a version that has it" in line
 
 
+@pytest.mark.parametrize("body, said", [
+    (b'{"unexpected": true}', "answered without a session token"),
+    (b'{"token": 5}', "not in the shape ODK Central's API has (TypeError"),
+    (b'{"token": "abc", "expiresAt": "2030-01-01T00:00:00Z"}', "not in the shape ODK Central's API has (TypeError"),
+])
+@pytest.mark.parametrize("command", ["deploy", "sync"])
+def test_json_in_a_shape_central_never_sends_is_one_line(built_forms: BuiltForms, not_central: NotCentral,
+                                                          tmp_path: Path, command: str, body: bytes, said: str) -> None:
+    """Another program on the URL answers JSON: each call is 200 with this body, so the login, the project
+    list and the form list all read something Central never sends."""
+    not_central.answer = (200, "application/json", body)
+    extra = ["--db", f"sqlite:///{tmp_path / 'r.db'}", "--no-attachments"] if command == "sync" else []
+    code, output = consult(command, "--build-dir", str(built_forms.out_dir), *extra, CONSULT_CENTRAL_URL=not_central.url,
+                           CONSULT_CENTRAL_USER="a@b.org", CONSULT_CENTRAL_PASSWORD="x")
+    line = one_line(output)
+    assert code == 1 and said in line and "Traceback" not in output and "CONSULT_CENTRAL_URL" in line, output
+
+
 def test_an_expired_session_says_so(central: SandboxServer) -> None:
     """A real 401 from Central for a session token it no longer accepts."""
     response = requests.get(f"{central.url}/v1/projects", headers={"Authorization": "Bearer expired-token"},

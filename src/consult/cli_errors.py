@@ -112,6 +112,27 @@ def _os(exc: BaseException) -> str | None:
     return f"{what}{where}" + (f": {hint}" if hint else "")
 
 
+def _central_answer_shape(exc: BaseException) -> str | None:
+    """A server that answers JSON, but not in the shape Central's API documents (another program on
+    that URL, a Central far older or newer): the code reading the answer fails on a missing key or a
+    wrong type. Named by where it failed: the deepest frame of consult or pyodk is a Central client."""
+    if not isinstance(exc, (KeyError, TypeError, IndexError, AttributeError)):
+        return None
+    deepest, tb = None, exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+        if "/consult/" in filename or "/pyodk/" in filename:
+            deepest = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    if deepest is None or not ("/consult/central/" in deepest[0] or "/pyodk/" in deepest[0]):
+        return None
+    where = deepest[0][deepest[0].rfind("/consult/" if "/consult/" in deepest[0] else "/pyodk/") + 1:]
+    return (f"the server's answer is not in the shape ODK Central's API has ({type(exc).__name__}: "
+            f"{_one_line(str(exc))}, reading it in {where} line {deepest[1]}): check that CONSULT_CENTRAL_URL "
+            "is an ODK Central server of a version consult knows (Central's backend of August 2026); "
+            "--debug shows the whole traceback")
+
+
 def _prefect(exc: BaseException) -> str | None:
     """Prefect's client says only this (a RuntimeError) when PREFECT_API_URL names a server that is down."""
     prefix = "Failed to reach API at "
@@ -130,7 +151,7 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
         return _one_line(str(exc)), exc.exit_code
     if isinstance(exc, (CentralConfigError, DeployError, PdfUnavailable)):
         return _one_line(str(exc)), 1
-    for translate in (_central, _database, _missing_driver, _os, _prefect):
+    for translate in (_central, _database, _missing_driver, _os, _prefect, _central_answer_shape):
         message = translate(exc)
         if message:
             return message, 1

@@ -61,6 +61,10 @@ NOT_JSON = ("the answer is not Central's JSON (an HTML page from a proxy or a lo
             "CONSULT_CENTRAL_URL is ODK Central's own address")
 
 
+NO_TOKEN = ("the login was answered without a session token, which Central always sends: check that "
+            "CONSULT_CENTRAL_URL is ODK Central's own address")
+
+
 class CentralError(RuntimeError):
     """A call to Central failed: what was asked (URL without secrets), the status and Central's reason."""
 
@@ -254,4 +258,6 @@ def _login_error(exc: PyODKError, method: str, url: str) -> CentralError:
     response = exc.args[1] if len(exc.args) > 1 else None
     if isinstance(response, requests.Response):
         return central_error(response)
+    if exc.args and "no token" in str(exc.args[0]):
+        return CentralError("POST", url.split("/v1/")[0] + "/v1/sessions", 200, NO_TOKEN)
     return CentralError(method, url, None, f"login failed: {exc.args[0] if exc.args else 'could not authenticate'}")
