@@ -85,7 +85,7 @@ def build(out_dir: Path) -> dict[str, FormSchema]:
 def _xml(schema: FormSchema, instance_id: str, answers: dict[str, str], entity: str = "") -> bytes:
     body = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in answers.items())
     return (f'<?xml version="1.0" encoding="UTF-8"?><{schema.root} id="{schema.form_id}" version="{schema.version}">'
-            f"{body}<meta>{entity}<instanceID>{instance_id}</instanceID></meta></{schema.root}>").encode("utf-8")
+            f"{body}<meta>{entity}<instanceID>{instance_id}</instanceID></meta></{schema.root}>").encode()
 
 
 def consultation(schema: FormSchema, order: int, answers: dict[str, str], registers: str | None = None) -> Interview:

@@ -9,6 +9,8 @@ The ministry consultation predates the registry (no `focal_point` column).
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +18,10 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from consult.central import CentralSession
+from consult.cli import app
 from consult.findings import compute_findings, write_html, write_workbook
 from consult.findings.model import Findings, Section, Table
 from consult.findings.registry import focal_point_coverage, registry_sheet
@@ -90,7 +94,7 @@ def _rows(db_url: str, sql: str) -> list[tuple]:
 def test_the_warehouse_holds_what_the_contract_describes(scenario: Scenario) -> None:
     """The fixture itself: the sync stored the registering submission's instance id as version 1's source,
     the validation quarantined the consultations without a respondent, the deletions are recorded."""
-    hoa, khoa, dung = (scenario.uuids[n] for n in ("Đỗ Thị Hoa", "Bùi Văn Khoa", "Phạm Thị Dung"))
+    hoa, khoa = scenario.uuids["Đỗ Thị Hoa"], scenario.uuids["Bùi Văn Khoa"]
     assert _rows(scenario.db_url, "SELECT uuid, source_form_id, source_instance_id FROM entity_versions "
                                   f"WHERE version = 1 AND uuid IN ('{hoa}', '{khoa}') ORDER BY source_instance_id") \
         == sorted([(hoa, PROVINCE, scenario.instances["hoa"]), (khoa, PROVINCE, scenario.instances["khoa"])],
@@ -228,3 +232,18 @@ def test_workbook_has_the_registry_sheet(isg_findings: Findings, tmp_path: Path)
     contents = book[book.sheetnames[0]]
     linked = [c.hyperlink.location for c in contents["A"] if c.hyperlink is not None]
     assert f"'{name}'!A1" in linked or f"{name}!A1" in linked
+
+
+def test_consult_report_pdf_prints_the_section(warehouses: Warehouses, isg_build_dir: Path, tmp_path: Path) -> None:
+    """`consult report --pdf` on a warehouse with the registry: the section is in the PDF (contents and
+    tables, Vietnamese intact), the registry sheet in the workbook."""
+    result = CliRunner().invoke(app, ["report", "--db", warehouses.isg_url, "--build-dir", str(isg_build_dir),
+                                      "--lang", "vi", "--out", str(tmp_path), "--pdf"])
+    assert result.exit_code == 0, result.output
+    pdftotext = shutil.which("pdftotext")
+    assert pdftotext, "poppler-utils is needed: `make test` installs it"
+    pdf = subprocess.run([pdftotext, "-layout", str(tmp_path / "findings-vi.pdf"), "-"], capture_output=True,
+                         check=True, timeout=120).stdout.decode("utf-8")
+    assert pdf.count("Mức độ tiếp cận đầu mối") >= 2  # the contents and the heading
+    assert "Đầu mối đã tham vấn theo loại bên liên quan" in pdf and "Cấp trung ương (không thuộc tỉnh)" in pdf
+    assert "Đầu mối" in load_workbook(tmp_path / "findings-vi.xlsx").sheetnames
