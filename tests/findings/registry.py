@@ -143,15 +143,18 @@ def sync(central: CentralSession, project_id: int, db_urls: list[str]) -> None:
 
 
 def make_registry(central: CentralSession, server: SandboxServer, build_dir: Path, db_url: str,
-                  sheet: Path, other_warehouses: tuple[str, ...] = ()) -> Scenario:
-    """The scenario in `db_url`; `other_warehouses` get the same entity list, synced at the same moments."""
+                  sheet: Path, replicas: tuple[str, ...] = (), other_warehouses: tuple[str, ...] = ()) -> Scenario:
+    """The scenario in `db_url` and each of `replicas` (a PostgreSQL one); `other_warehouses` get only the
+    entity list. Every warehouse is synced at the same moments: a first sync after a deletion is not tested
+    here."""
+    scenario_warehouses = [db_url, *replicas]
     schemas = build(build_dir)
     project_id = resolve_project(central, central.settings.project)
     scenario = Scenario(db_url, schemas, project_id)
     deploy_forms(central, project_id, built_forms(build_dir), {})
     sheet.write_text(SEED, encoding="utf-8")
     import_entities(central, project_id, "focal_points", sheet, "phone")
-    sync(central, project_id, [db_url, *other_warehouses])  # a first sync: the registry as imported
+    sync(central, project_id, [*scenario_warehouses, *other_warehouses])  # the registry as imported
     engine = create_engine_for(db_url)
     try:
         with engine.connect() as conn:
@@ -198,15 +201,16 @@ def make_registry(central: CentralSession, server: SandboxServer, build_dir: Pat
     server.exhaust_worker()
     assert central.client.entities.delete(uuid=u["Phạm Thị Dung"], entity_list_name="focal_points",
                                           project_id=project_id)
-    load(db_url, schemas, build_dir, list(interviews.values()))
-    engine = create_engine_for(db_url)
-    try:
-        with engine.begin() as conn:
-            mark_deleted(conn, PROJECT_ID, "donor_consultation",
-                         [(scenario.instances["binh"], "2004-12-01T00:00:00.000Z")])
-    finally:
-        engine.dispose()
-    sync(central, project_id, [db_url, *other_warehouses])
+    for url in scenario_warehouses:
+        load(url, schemas, build_dir, list(interviews.values()))
+        engine = create_engine_for(url)
+        try:
+            with engine.begin() as conn:
+                mark_deleted(conn, PROJECT_ID, "donor_consultation",
+                             [(scenario.instances["binh"], "2004-12-01T00:00:00.000Z")])
+        finally:
+            engine.dispose()
+    sync(central, project_id, [*scenario_warehouses, *other_warehouses])
     engine = create_engine_for(db_url)
     try:
         with engine.connect() as conn:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import text
+from sqlalchemy import make_url, text
+from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from consult.central import CentralSession
@@ -36,6 +37,7 @@ from consult.warehouse.records import table_name
 from ..entities.conftest import PASSWORD, settings_for
 from .conftest import Fieldwork, load_fieldwork
 from .registry import Scenario, make_registry
+from .test_figures import assert_rows
 
 PROVINCE, MINISTRY, DONOR = "province_consultation", "ministry_consultation", "donor_consultation"
 
@@ -45,10 +47,25 @@ class Warehouses:
     scenario: Scenario
     isg_url: str
     """ISG's real forms (their consultations without the `focal_point` question yet) with the same registry."""
+    postgres_url: str
+    """The scenario again, in PostgreSQL."""
 
 
 @pytest.fixture(scope="module")
-def warehouses(tmp_path_factory: pytest.TempPathFactory, field_data: Fieldwork) -> Iterator[Warehouses]:
+def warehouses(tmp_path_factory: pytest.TempPathFactory, field_data: Fieldwork, postgres_url: str,
+               _postgres_admin: Engine) -> Iterator[Warehouses]:
+    with _postgres_admin.connect() as conn:
+        conn.execute(text('CREATE DATABASE "reporting_registry"'))
+    try:
+        yield from _warehouses(tmp_path_factory, field_data,
+                               make_url(postgres_url).set(database="reporting_registry").render_as_string(False))
+    finally:
+        with _postgres_admin.connect() as conn:
+            conn.execute(text('DROP DATABASE "reporting_registry" WITH (FORCE)'))
+
+
+def _warehouses(tmp_path_factory: pytest.TempPathFactory, field_data: Fieldwork,
+                postgres: str) -> Iterator[Warehouses]:
     root = tmp_path_factory.mktemp("registry")
     isg_url = f"sqlite:///{root / 'isg.db'}"
     engine = create_engine_for(isg_url)
@@ -59,8 +76,8 @@ def warehouses(tmp_path_factory: pytest.TempPathFactory, field_data: Fieldwork) 
     with SandboxServer(data_dir=root / "sandbox", admin_password=PASSWORD, worker_interval=0) as server, \
             CentralSession(settings_for(server, "focal-point coverage")) as central:
         scenario = make_registry(central, server, root / "build", f"sqlite:///{root / 'reporting.db'}",
-                                 root / "contacts.csv", (isg_url,))
-    yield Warehouses(scenario, isg_url)
+                                 root / "contacts.csv", (postgres,), (isg_url,))
+    yield Warehouses(scenario, isg_url, postgres)
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +89,8 @@ def as_isg(schemas: dict[str, FormSchema]) -> dict[str, FormSchema]:
     return {f: s.model_copy(update={"profile": "isg"}) for f, s in schemas.items()}
 
 
-def coverage(scenario: Scenario, lang: str) -> tuple[Section | None, Table | None]:
-    engine = create_engine_for(scenario.db_url)
+def coverage(scenario: Scenario, lang: str, db_url: str | None = None) -> tuple[Section | None, Table | None]:
+    engine = create_engine_for(db_url or scenario.db_url)
     try:
         with engine.connect() as conn:
             src = Source(conn, as_isg(scenario.schemas), lang)  # type: ignore[arg-type]
@@ -148,6 +165,7 @@ def test_the_note_says_what_counts_and_names_the_form_without_the_question(scena
     assert w.group(PROVINCE) not in note.removeprefix(w("focal_point_coverage.note"))
     assert {"vi": "cách ly", "en": "Quarantined"}[lang] in note
     assert {"vi": "hội thảo", "en": "workshop"}[lang] in note
+    assert section.tables[1].note is None  # said once, under the first table
 
 
 @pytest.mark.parametrize("lang", ["vi", "en"])
@@ -160,6 +178,7 @@ def test_registry_sheet_lists_every_live_focal_point(scenario: Scenario, lang: s
                       w("focal.agency"), w("focal.position"), w("focal.phone"), w("focal.version"),
                       w("focal.conflict"), w("focal.created_at"), w("focal.updated_at"), w("focal.consultations"),
                       w("focal.uuid")]
+    assert [row[0] for row in sheet.rows()] == sorted(row[0] for row in sheet.rows())
     by_name = {row[1]: row for row in sheet.rows()}
     assert len(sheet.rows()) == len(by_name) == 9 and "Phạm Thị Dung" not in by_name
     thai_nguyen = {"vi": "Thái Nguyên", "en": "Thai Nguyen"}[lang]
@@ -174,6 +193,18 @@ def test_registry_sheet_lists_every_live_focal_point(scenario: Scenario, lang: s
     assert (hoa[7], hoa[11]) == (1, 1)
     assert (jane[2], jane[3], jane[11]) == (None, w.group(DONOR), 1)
     assert {n: r[11] for n, r in by_name.items() if r[11]} == {"Nguyễn Văn An": 2, "Đỗ Thị Hoa": 1, "Jane Smith": 1}
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_postgres_gives_the_same_coverage_and_registry(warehouses: Warehouses, lang: str) -> None:
+    """Reflection, NULL tests and times read alike on PostgreSQL (aware times) and SQLite (naive UTC)."""
+    got, want = (coverage(warehouses.scenario, lang, url) for url in (warehouses.postgres_url,
+                                                                     warehouses.scenario.db_url))
+    assert got[0] is not None and want[0] is not None and got[1] is not None and want[1] is not None
+    for table, reference in zip((*got[0].tables, got[1]), (*want[0].tables, want[1]), strict=True):
+        assert [c.label for c in table.columns] == [c.label for c in reference.columns]
+        assert_rows(table.rows(), reference.rows(), table.key)
+    assert len(got[1].rows()) == 9
 
 
 def test_no_registry_no_section(tmp_path: Path, field_data: Fieldwork) -> None:

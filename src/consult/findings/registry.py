@@ -95,18 +95,18 @@ def _counts(entities: pd.DataFrame) -> dict[str, int]:
 
 
 def _coverage_table(w: Words, key: str, first: Column, groups: Sequence[tuple[str, pd.DataFrame]],
-                    registry: Registry) -> Table:
+                    registry: Registry, note: str | None = None) -> Table:
     rows = [{first.key: name, **_counts(mine)} for name, mine in groups]
     rows.append({first.key: w("total"), **_counts(registry.entities)})
     columns = (first, *(w.column(c) for c in COUNTS))
     return w.table(key, columns, frame(rows, [c.key for c in columns]), Chart(ChartKind.BARS, (first.key,), ("focal.registered", "focal.consulted")),
-                   note=_note(w, registry))
+                   note=note)
 
 
 def _note(w: Words, registry: Registry) -> str:
     note = w("focal_point_coverage.note")
     if registry.unlinked:
-        note += " " + w("focal_point_coverage.unlinked").format(forms=", ".join(w.group(f) for f in registry.unlinked))
+        note += " " + w("focal_point_coverage.unlinked").format(forms="; ".join(w.group(f) for f in registry.unlinked))
     return note
 
 
@@ -123,12 +123,12 @@ def by_stakeholder_type(src: Source, w: Words, registry: Registry) -> Table:
     codes = [*STAKEHOLDER_TYPES, *sorted(set(types) - set(STAKEHOLDER_TYPES))]
     groups = [(stakeholder_type_label(w, code), entities[types == code]) for code in codes]
     return _coverage_table(w, "focal_point_coverage_by_type", w.column("stakeholder_type", Kind.TEXT), groups,
-                           registry)
+                           registry, _note(w, registry))
 
 
 def by_province(src: Source, w: Words, registry: Registry) -> Table:
     """Provinces with a registered focal point in the province list's order; national stakeholders
-    (no province) last, then the total."""
+    (no province) last, then the total. Counted as the table before it, whose note says how."""
     entities = registry.entities
     provinces = entities.apply(lambda r: _value(r, "province"), axis=1) if len(entities) else pd.Series(dtype=str)
     order = src.province_codes()

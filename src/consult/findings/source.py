@@ -149,13 +149,13 @@ class Source:
 
     def entity_list(self, list_name: str) -> pd.DataFrame | None:
         """The live entities of a list (`entities__<list>`, as the sync writes it; deleted ones left out),
-        every column; None when no sync brought the list in."""
+        every column, by label in code-point order on every database; None when no sync brought the list in."""
         name = table_name(ENTITY_TABLE_PREFIX, list_name)
         if not inspect(self.conn).has_table(name):
             return None
         table = Table(name, MetaData(), autoload_with=self.conn)
-        return pd.read_sql(select(table).where(table.c.deleted_at.is_(None)).order_by(table.c.label, table.c.uuid),
-                           self.conn)
+        entities = pd.read_sql(select(table).where(table.c.deleted_at.is_(None)), self.conn)
+        return entities.sort_values(["label", "uuid"], kind="stable").reset_index(drop=True)  # not the collation's
 
     def entities_created_by(self, list_name: str) -> pd.DataFrame:
         """`uuid`, `source_instance_id`: the submission that made each entity of the list (its version 1)."""

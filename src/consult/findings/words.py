@@ -198,8 +198,10 @@ WORDS: dict[str, tuple[str, str]] = {
          "resolved yet."),
     ),
     "focal_point_coverage.unlinked": (
-        "Phiếu của {forms} không có câu hỏi chọn đầu mối (biểu mẫu trước khi có danh sách) nên không được tính.",
-        "{forms}: the form has no focal-point question (deployed before the registry), so it counts for nobody.",
+        ("Phiếu tham vấn của {forms} không có câu hỏi chọn đầu mối (biểu mẫu triển khai trước khi có danh sách) "
+         "nên không được tính cho đầu mối nào."),
+        ("Consultations of {forms} have no focal-point question (forms deployed before the registry), so they "
+         "count for no focal point."),
     ),
     "focal_point_registry.note": (
         ("Mọi đầu mối hiện có trong danh sách (không tính đầu mối đã xoá); thời gian theo giờ UTC; số lần tham "
