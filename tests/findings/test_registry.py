@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ from consult.findings.words import Words
 from consult.forms import FormSchema
 from consult.sandbox import SandboxServer
 from consult.warehouse.database import create_engine_for
-from consult.warehouse.entities import list_table_name
+from consult.warehouse.entities import ensure_list_table, list_table_name
 from consult.warehouse.records import table_name
 
 from ..entities.conftest import PASSWORD, settings_for
@@ -278,3 +279,31 @@ def test_consult_report_pdf_prints_the_section(warehouses: Warehouses, isg_build
     assert pdf.count("Mức độ tiếp cận đầu mối") >= 2  # the contents and the heading
     assert "Đầu mối đã tham vấn theo loại bên liên quan" in pdf and "Cấp trung ương (không thuộc tỉnh)" in pdf
     assert "Đầu mối" in load_workbook(tmp_path / "findings-vi.xlsx").sheetnames
+
+
+def test_an_empty_list_and_one_without_the_contracts_properties(scenario: Scenario, tmp_path: Path) -> None:
+    """The list as the sync creates it before any entity, then with an entity that has neither a province
+    nor a stakeholder type (a list made by other forms), and no consultation tables at all."""
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'reporting.db'}")
+    try:
+        with engine.begin() as conn:
+            table = ensure_list_table(conn, "focal_points", ["full_name"])
+        empty, empty_sheet = coverage(scenario, "en", str(engine.url))
+        assert empty is not None and empty_sheet is not None
+        assert [t.rows() for t in empty.tables] == [
+            [("Provincial agencies", 0, 0, 0, 0), ("Line ministries", 0, 0, 0, 0),
+             ("Donors, international organisations, projects", 0, 0, 0, 0), ("Total", 0, 0, 0, 0)],
+            [("Total", 0, 0, 0, 0)]]
+        assert empty_sheet.rows() == []
+        with engine.begin() as conn:
+            conn.execute(table.insert().values(uuid="0d6f3a9e-4a44-4c8e-9d49-2f1f6b1c0a11", project_id=1,
+                                               label="Lý Thị Mai", version=1, conflict="soft",
+                                               synced_at=datetime(2026, 1, 1), full_name="Lý Thị Mai"))
+        section, sheet = coverage(scenario, "en", str(engine.url))
+    finally:
+        engine.dispose()
+    assert section is not None and sheet is not None
+    assert section.tables[0].rows()[-2:] == [("Type not given", 1, 0, 1, 1), ("Total", 1, 0, 1, 1)]
+    assert section.tables[1].rows() == [("National (no province)", 1, 0, 1, 1), ("Total", 1, 0, 1, 1)]
+    assert [c.label for c in sheet.columns][:2] == ["Label", "Full name"]
+    assert sheet.rows()[0][:4] == ("Lý Thị Mai", "Lý Thị Mai", 1, "soft")
