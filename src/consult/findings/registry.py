@@ -27,11 +27,12 @@ FOCAL_POINT = "focal_point"
 STAKEHOLDER_TYPES = {"province": "province_consultation", "ministry": "ministry_consultation",
                      "donor": "donor_consultation"}
 """Each stakeholder type with the consultation of that group, whose name the report uses for it."""
-AGENCY_CHOICES = {"province": ("province_consultation", "agency"), "ministry": ("ministry_consultation", "ministry"),
+AGENCY_CHOICES = {"province": ("province_consultation", "agency"),
+                  "ministry": ("ministry_consultation", "ministry"),
                   "donor": ("donor_consultation", "organisation")}
 """Where an entity's `agency` code gets its label: the choice list the registering form picked it from."""
-ENTITY_COLUMNS = ("uuid", "project_id", "label", "version", "conflict", "created_at", "updated_at", "deleted_at",
-                  "creator_id", "creator_name", "synced_at")
+ENTITY_COLUMNS = ("uuid", "project_id", "label", "version", "conflict", "created_at", "updated_at",
+                  "deleted_at", "creator_id", "creator_name", "synced_at")
 """The entity table's own columns (`warehouse.entities.SYSTEM_COLUMNS`); every other column is a property."""
 PROPERTY_WORDS = ("full_name", "province", "stakeholder_type", "agency", "position", "phone")
 """The contract's properties, shown first and in this order; any other property follows by its name."""
@@ -57,14 +58,16 @@ def read_registry(src: Source) -> Registry | None:
     created = src.entities_created_by(FOCAL_POINTS)
     links, unlinked = [], []
     for form_id in CONSULTATIONS:
-        valid = src.answers(form_id)[["_instance_id"]]
         column = src.column_of(form_id, FOCAL_POINT)
-        if src.has_column(form_id, "", column):
-            picked = src.answers(form_id, column).dropna(subset=[column])
-            links.append(picked.rename(columns={column: "uuid"})[["_instance_id", "uuid"]])
+        linked = src.has_column(form_id, "", column)
+        answers = src.answers(form_id, *([column] if linked else []))
+        if linked:
+            picked = answers.dropna(subset=[column]).rename(columns={column: "uuid"})
+            links.append(picked[["_instance_id", "uuid"]])
         else:
             unlinked.append(form_id)
-        registered = created.merge(valid, left_on="source_instance_id", right_on="_instance_id")
+        registered = created.merge(answers[["_instance_id"]], left_on="source_instance_id",
+                                   right_on="_instance_id")
         links.append(registered[["_instance_id", "uuid"]])
     pairs = pd.concat(links, ignore_index=True).astype(str).drop_duplicates()
     per_entity = pairs.groupby("uuid")["_instance_id"].nunique()
@@ -80,7 +83,7 @@ def focal_point_coverage(src: Source, w: Words) -> Section | None:
     if registry is None:
         return None
     return Section("focal_point_coverage", w("section.focal_point_coverage"),
-                   (by_stakeholder_type(src, w, registry), by_province(src, w, registry)))
+                   (by_stakeholder_type(w, registry), by_province(src, w, registry)))
 
 
 def _value(row: pd.Series, prop: str) -> str:
@@ -88,10 +91,17 @@ def _value(row: pd.Series, prop: str) -> str:
     return "" if missing(value) else str(value)
 
 
+def _texts(entities: pd.DataFrame, prop: str) -> pd.Series:
+    """A property of every entity as text, empty where it is not set (or the list has no such property)."""
+    if prop not in entities.columns:
+        return pd.Series("", index=entities.index, dtype=str)
+    return entities[prop].map(lambda v: "" if missing(v) else str(v))
+
+
 def _counts(entities: pd.DataFrame) -> dict[str, int]:
     consulted = int((entities["consultations"] > 0).sum())
-    return dict(zip(COUNTS, (len(entities), consulted, len(entities) - consulted, int(entities["conflict"].notna().sum())),
-                    strict=True))
+    conflicts = int(entities["conflict"].notna().sum())
+    return dict(zip(COUNTS, (len(entities), consulted, len(entities) - consulted, conflicts), strict=True))
 
 
 def _coverage_table(w: Words, key: str, first: Column, groups: Sequence[tuple[str, pd.DataFrame]],
@@ -99,15 +109,16 @@ def _coverage_table(w: Words, key: str, first: Column, groups: Sequence[tuple[st
     rows = [{first.key: name, **_counts(mine)} for name, mine in groups]
     rows.append({first.key: w("total"), **_counts(registry.entities)})
     columns = (first, *(w.column(c) for c in COUNTS))
-    return w.table(key, columns, frame(rows, [c.key for c in columns]), Chart(ChartKind.BARS, (first.key,), ("focal.registered", "focal.consulted")),
-                   note=note)
+    chart = Chart(ChartKind.BARS, (first.key,), ("focal.registered", "focal.consulted"))
+    return w.table(key, columns, frame(rows, [c.key for c in columns]), chart, note=note)
 
 
 def _note(w: Words, registry: Registry) -> str:
     note = w("focal_point_coverage.note")
-    if registry.unlinked:
-        note += " " + w("focal_point_coverage.unlinked").format(forms="; ".join(w.group(f) for f in registry.unlinked))
-    return note
+    if not registry.unlinked:
+        return note
+    forms = "; ".join(w.group(f) for f in registry.unlinked)
+    return f"{note} {w('focal_point_coverage.unlinked').format(forms=forms)}"
 
 
 def stakeholder_type_label(w: Words, code: str) -> str:
@@ -116,10 +127,10 @@ def stakeholder_type_label(w: Words, code: str) -> str:
     return code or w("focal.type_not_given")
 
 
-def by_stakeholder_type(src: Source, w: Words, registry: Registry) -> Table:
+def by_stakeholder_type(w: Words, registry: Registry) -> Table:
     """Province, ministry, donor in that order, then any other type the registry holds, then the total."""
     entities = registry.entities
-    types = entities.apply(lambda r: _value(r, "stakeholder_type"), axis=1) if len(entities) else pd.Series(dtype=str)
+    types = _texts(entities, "stakeholder_type")
     codes = [*STAKEHOLDER_TYPES, *sorted(set(types) - set(STAKEHOLDER_TYPES))]
     groups = [(stakeholder_type_label(w, code), entities[types == code]) for code in codes]
     return _coverage_table(w, "focal_point_coverage_by_type", w.column("stakeholder_type", Kind.TEXT), groups,
@@ -130,14 +141,15 @@ def by_province(src: Source, w: Words, registry: Registry) -> Table:
     """Provinces with a registered focal point in the province list's order; national stakeholders
     (no province) last, then the total. Counted as the table before it, whose note says how."""
     entities = registry.entities
-    provinces = entities.apply(lambda r: _value(r, "province"), axis=1) if len(entities) else pd.Series(dtype=str)
+    provinces = _texts(entities, "province")
     order = src.province_codes()
     present = set(provinces) - {""}
     codes = [c for c in order if c in present] + sorted(present - set(order))
     groups = [(src.province_label(code) or code, entities[provinces == code]) for code in codes]
     if (provinces == "").any():
         groups.append((w("focal.national"), entities[provinces == ""]))
-    return _coverage_table(w, "focal_point_coverage_by_province", w.column("province", Kind.TEXT), groups, registry)
+    return _coverage_table(w, "focal_point_coverage_by_province", w.column("province", Kind.TEXT), groups,
+                           registry)
 
 
 def _utc(value: object) -> datetime | None:
@@ -164,7 +176,7 @@ def registry_sheet(src: Source, w: Words) -> Table | None:
                 value = src.province_label(value) or ""
             elif prop == "stakeholder_type":
                 value = stakeholder_type_label(w, kind) if value else ""
-            elif prop == "agency" and kind in AGENCY_CHOICES and value and src.has_field(*AGENCY_CHOICES[kind]):
+            elif prop == "agency" and value and src.has_field(*AGENCY_CHOICES.get(kind, ("", ""))):
                 value = src.label(*AGENCY_CHOICES[kind], value) or value
             row[f"property.{prop}"] = value or None
         row |= {"focal.version": int(entity["version"]),

@@ -155,16 +155,16 @@ class Source:
             return None
         table = Table(name, MetaData(), autoload_with=self.conn)
         entities = pd.read_sql(select(table).where(table.c.deleted_at.is_(None)), self.conn)
-        return entities.sort_values(["label", "uuid"], kind="stable").reset_index(drop=True)  # not the collation's
+        return entities.sort_values(["label", "uuid"], kind="stable").reset_index(drop=True)
 
     def entities_created_by(self, list_name: str) -> pd.DataFrame:
         """`uuid`, `source_instance_id`: the submission that made each entity of the list (its version 1)."""
         if not inspect(self.conn).has_table(ENTITY_VERSIONS):
             return pd.DataFrame(columns=["uuid", "source_instance_id"])
         versions = Table(ENTITY_VERSIONS, MetaData(), autoload_with=self.conn)
-        return pd.read_sql(select(versions.c.uuid, versions.c.source_instance_id).where(
-            versions.c.list_name == list_name, versions.c.version == 1, versions.c.source_instance_id.is_not(None)),
-            self.conn)
+        v = versions.c
+        return pd.read_sql(select(v.uuid, v.source_instance_id).where(
+            v.list_name == list_name, v.version == 1, v.source_instance_id.is_not(None)), self.conn)
 
     def province_label(self, code: object) -> str | None:
         """A province's name in the report's language, from the province list the forms attach."""
