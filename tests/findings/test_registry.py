@@ -237,6 +237,9 @@ def test_isg_report_has_the_section_after_coverage(isg_findings: Findings) -> No
     assert by_type.rows()[-1] == (w("total"), 9, 0, 9, 1)
     for form_id in (PROVINCE, MINISTRY, DONOR):
         assert w.group(form_id) in (by_type.note or "").removeprefix(w("focal_point_coverage.note"))
+    figures = {h.label: h.value for h in isg_findings.headlines}
+    assert (figures[w("headline.focal_consulted")], figures[w("headline.focal_never_consulted")]) == (0, 9)
+    assert [h.label for h in isg_findings.headlines].index(w("headline.focal_consulted")) == 3
 
 
 def test_html_shows_the_coverage_tables(isg_findings: Findings, tmp_path: Path) -> None:

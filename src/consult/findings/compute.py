@@ -103,6 +103,7 @@ def headlines(findings: Findings, w: Words) -> tuple[Headline, ...]:
         Headline(w("headline.consultations"), int(sum(groups[w.group(f)] for f in CONSULTATIONS))),
         Headline(w("headline.provinces"), len(t("coverage_by_province").frame)),
         Headline(w("headline.focal_points"), int((focal["members"] > 0).sum())),
+        *_registry_headlines(findings, w),
         Headline(w("headline.mean_interest"), _number(interest["mean_interest"]), Kind.NUMBER),
         Headline(w("headline.willing"), _number(willing["willing"]), Kind.SHARE),
         Headline(w("headline.staff_days"), int(commitment["staff_days"].sum())),
@@ -112,6 +113,16 @@ def headlines(findings: Findings, w: Words) -> tuple[Headline, ...]:
         Headline(w("headline.knowledge_gain"), _number(cprgs_both["gain"]), Kind.NUMBER),
         Headline(w("headline.quarantined"), int(t("quality_by_form").frame["quarantined"].sum())),
     )
+
+
+def _registry_headlines(findings: Findings, w: Words) -> tuple[Headline, ...]:
+    """Registered focal points consulted and never consulted: the total row of the coverage table, when
+    the report has the registry."""
+    if not any(s.key == "focal_point_coverage" for s in findings.sections):
+        return ()
+    total = findings.table("focal_point_coverage_by_type").frame.iloc[-1]
+    return (Headline(w("headline.focal_consulted"), int(total["focal.consulted"])),
+            Headline(w("headline.focal_never_consulted"), int(total["focal.never_consulted"])))
 
 
 def _number(value: object) -> float | None:
