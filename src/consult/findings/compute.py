@@ -18,19 +18,21 @@ from .coverage import coverage
 from .donors import donors
 from .display import display
 from .frames import CONSULTATIONS
-from .model import DEFAULT_TIMEZONE, FileLinks, Findings, Headline, Kind, Lang, Section, missing
+from .model import DEFAULT_TIMEZONE, FileLinks, Findings, Headline, Kind, Lang, Section, Table, missing
 from .planning import planning
 from .priorities import priorities
 from .quality import quality
+from .registry import focal_point_coverage, registry_sheet
 from .source import Source
 from .summary import FormCounts, forms_in_database, summarise_forms, unsummarised_section
 from .words import GROUPS, Words
 from .workshops import workshops
 
-SECTIONS: tuple[Callable[[Source, Words], Section], ...] = (
-    coverage, commitment, priorities, constraints, donors, planning, workshops, quality)
-"""In the order the report tells the story: who, how keen, on what, what stands in the way, who
-pays, how provinces plan, what the workshops did, and how far the data can be trusted."""
+SECTIONS: tuple[Callable[[Source, Words], Section | None], ...] = (
+    coverage, focal_point_coverage, commitment, priorities, constraints, donors, planning, workshops, quality)
+"""In the order the report tells the story: who, which registered focal points that reached (only with
+the registry), how keen, on what, what stands in the way, who pays, how provinces plan, what the
+workshops did, and how far the data can be trusted."""
 ISG_PROFILE = "isg"
 
 
@@ -50,10 +52,12 @@ def compute_findings(engine: Engine, schemas: Mapping[str, FormSchema], lang: La
     isg = isg_forms(schemas)
     with_isg = bool(isg.keys() & forms.keys())
     sections: list[Section] = []
+    appendix: tuple[Table, ...] = ()
     if with_isg:
         with engine.connect() as conn:
             src = Source(conn, isg, lang, files)
-            sections += [section(src, w) for section in SECTIONS]
+            sections += [made for section in SECTIONS if (made := section(src, w)) is not None]
+            appendix = tuple(t for t in (registry_sheet(src, w),) if t is not None)
     automatic, skipped = summarise_forms(engine, schemas, forms, w, covered=isg.__contains__)
     sections += automatic
     if skipped:
@@ -61,7 +65,7 @@ def compute_findings(engine: Engine, schemas: Mapping[str, FormSchema], lang: La
     labels = {key: w(key) for key in ("contents", "key_figures", "generated", "no_rows", "more_rows", "office")}
     title, subtitle = (w("title"), w("subtitle")) if with_isg else (w("summary.title"), w("summary.subtitle"))
     findings = Findings(lang, title, subtitle, datetime.now(UTC), (), tuple(sections), labels, tuple(skipped),
-                        timezone=timezone)
+                        timezone=timezone, appendix=appendix)
     figures = headlines(findings, w) if with_isg else overall(forms, len(automatic), w)
     if skipped:
         figures += (Headline(w("headline.unsummarised"), len(skipped)),)
@@ -99,6 +103,7 @@ def headlines(findings: Findings, w: Words) -> tuple[Headline, ...]:
         Headline(w("headline.consultations"), int(sum(groups[w.group(f)] for f in CONSULTATIONS))),
         Headline(w("headline.provinces"), len(t("coverage_by_province").frame)),
         Headline(w("headline.focal_points"), int((focal["members"] > 0).sum())),
+        *_registry_headlines(findings, w),
         Headline(w("headline.mean_interest"), _number(interest["mean_interest"]), Kind.NUMBER),
         Headline(w("headline.willing"), _number(willing["willing"]), Kind.SHARE),
         Headline(w("headline.staff_days"), int(commitment["staff_days"].sum())),
@@ -108,6 +113,16 @@ def headlines(findings: Findings, w: Words) -> tuple[Headline, ...]:
         Headline(w("headline.knowledge_gain"), _number(cprgs_both["gain"]), Kind.NUMBER),
         Headline(w("headline.quarantined"), int(t("quality_by_form").frame["quarantined"].sum())),
     )
+
+
+def _registry_headlines(findings: Findings, w: Words) -> tuple[Headline, ...]:
+    """Registered focal points consulted and never consulted: the total row of the coverage table, when
+    the report has the registry."""
+    if not any(s.key == "focal_point_coverage" for s in findings.sections):
+        return ()
+    total = findings.table("focal_point_coverage_by_type").frame.iloc[-1]
+    return (Headline(w("headline.focal_consulted"), int(total["focal.consulted"])),
+            Headline(w("headline.focal_never_consulted"), int(total["focal.never_consulted"])))
 
 
 def _number(value: object) -> float | None:

@@ -143,6 +143,9 @@ class Findings:
     unsummarised: tuple[Unsummarised, ...] = ()
     timezone: str = DEFAULT_TIMEZONE
     """Where the readers are: the time the report was made is shown in it (`generated_at` is UTC)."""
+    appendix: tuple[Table, ...] = ()
+    """Tables only the workbook carries, each on a sheet named by its `sheet`: lists too long to print
+    (the focal-point registry), which analysts filter and sort rather than read."""
 
     @property
     def tables(self) -> list[Table]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 import pandas as pd
-from sqlalchemy import Table, and_, inspect, select, text
+from sqlalchemy import MetaData, Table, and_, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from consult.forms.schema import FormSchema
-from consult.warehouse.records import INSTANCE, POSITION, VALUE, FormLayout
+from consult.warehouse.records import INSTANCE, POSITION, VALUE, FormLayout, table_name
 from consult.warehouse.tables import VALID, form_tables, submissions
 
 from .frames import in_order
@@ -24,6 +24,10 @@ from .model import FileLinks, Lang, missing
 PROVINCE_LIST = "provinces.csv"
 ATTACHMENTS = "attachments"
 """The table `consult.attachments` keeps of the downloaded files (read as SQL: importing it costs nothing here)."""
+ENTITY_TABLE_PREFIX = "entities"
+ENTITY_VERSIONS = "entity_versions"
+"""How `consult.warehouse.entities` names an entity list's table and the versions table (reflected here:
+that module brings pyodk, which a report does not need)."""
 
 
 def live(form_id: str) -> ColumnElement[bool]:
@@ -126,6 +130,59 @@ class Source:
     def field_label(self, form_id: str, field: str) -> str:
         schema = self.schemas.get(form_id)
         return schema.field(field).labels.get(self.lang, field) if schema else field
+
+    def has_column(self, form_id: str, key: str, column: str) -> bool:
+        """Whether the FormSchema and the database both have this column: a form deployed before a
+        question was added has neither, a database synced before it lacks it."""
+        table = self._table(form_id, key)
+        if table is None or column not in table.c:
+            return False
+        return column in {c["name"] for c in inspect(self.conn).get_columns(table.name)}
+
+    def has_field(self, form_id: str, field: str) -> bool:
+        schema = self.schemas.get(form_id)
+        return schema is not None and any(field in (f.key, f.name) for f in schema.fields)
+
+    def column_of(self, form_id: str, field: str) -> str:
+        """The column a field is stored in (its name, unless two fields of the form share it)."""
+        return (self.schemas[form_id].field(field).column or field) if self.has_field(form_id, field) else field
+
+    def entity_list(self, list_name: str) -> pd.DataFrame | None:
+        """The live entities of a list (`entities__<list>`, as the sync writes it; deleted ones left out),
+        every column, by label in code-point order on every database; None when no sync brought the list in."""
+        name = table_name(ENTITY_TABLE_PREFIX, list_name)
+        if not inspect(self.conn).has_table(name):
+            return None
+        table = Table(name, MetaData(), autoload_with=self.conn)
+        entities = pd.read_sql(select(table).where(table.c.deleted_at.is_(None)), self.conn)
+        return entities.sort_values(["label", "uuid"], kind="stable").reset_index(drop=True)
+
+    def entities_created_by(self, list_name: str) -> pd.DataFrame:
+        """`uuid`, `source_instance_id`: the submission that made each entity of the list (its version 1)."""
+        if not inspect(self.conn).has_table(ENTITY_VERSIONS):
+            return pd.DataFrame(columns=["uuid", "source_instance_id"])
+        versions = Table(ENTITY_VERSIONS, MetaData(), autoload_with=self.conn)
+        v = versions.c
+        return pd.read_sql(select(v.uuid, v.source_instance_id).where(
+            v.list_name == list_name, v.version == 1, v.source_instance_id.is_not(None)), self.conn)
+
+    def province_label(self, code: object) -> str | None:
+        """A province's name in the report's language, from the province list the forms attach."""
+        if missing(code) or code == "":
+            return None
+        for schema in self.schemas.values():
+            choices = schema.choice_lists.get(PROVINCE_LIST)
+            if choices is not None:
+                return choices.label(str(code), self.lang) or str(code)
+        return str(code)
+
+    def province_codes(self) -> list[str]:
+        """The province list's codes in its order (the order tables list provinces in)."""
+        for schema in self.schemas.values():
+            choices = schema.choice_lists.get(PROVINCE_LIST)
+            if choices is not None:
+                return choices.names()
+        return []
 
     def pilot_provinces(self) -> list[str]:
         """The pilot provinces, as the province list's `pilot` column marks them."""

@@ -91,6 +91,13 @@ TABLES: dict[str, tuple[str, str, str, str]] = {
     "session_usefulness": ("Mức độ hữu ích của từng phiên (1–5)", "Usefulness of each session (1–5)",
                            "Hữu ích từng phiên", "Session usefulness"),
     "will_apply": ("Sẽ áp dụng vào công việc", "Will apply it in their work", "Sẽ áp dụng", "Will apply"),
+    "focal_point_coverage_by_type": ("Đầu mối đã tham vấn theo loại bên liên quan",
+                                     "Focal points consulted, by stakeholder type", "Đầu mối theo loại",
+                                     "Focal points by type"),
+    "focal_point_coverage_by_province": ("Đầu mối đã tham vấn theo tỉnh", "Focal points consulted, by province",
+                                         "Đầu mối theo tỉnh", "Focal points by province"),
+    "focal_point_registry": ("Danh sách đầu mối (focal_points)", "The focal-point registry (focal_points)",
+                             "Đầu mối", "Focal points"),
     "quality_by_form": ("Phiếu nhận, hợp lệ, cách ly và đã phản hồi",
                         "Received, valid, quarantined and written back", "Chất lượng theo nhóm",
                         "Quality by group"),
@@ -134,6 +141,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "more_rows": ("dòng nữa", "more rows"),
     "section.coverage": ("Phạm vi tham vấn", "Coverage"),
     "section.commitment": ("Mức độ quan tâm và cam kết", "Interest and commitment"),
+    "section.focal_point_coverage": ("Mức độ tiếp cận đầu mối", "Focal-point coverage"),
     "section.priorities": ("Ưu tiên", "Priorities"),
     "section.constraints": ("Khó khăn và hỗ trợ cần thiết", "Constraints and support needed"),
     "section.donors": ("Nhà tài trợ", "Donors"),
@@ -176,6 +184,30 @@ WORDS: dict[str, tuple[str, str]] = {
          "thấp hơn thực tế cho tới khi phiếu được sửa."),
         ("Some registrations were quarantined (they failed a check) and are not counted: that province's members "
          "may read low until the submission is corrected."),
+    ),
+    "focal_point_coverage.note": (
+        ("Đầu mối đã đăng ký: đầu mối hiện có trong danh sách focal_points (không tính đầu mối đã xoá). Đã tham "
+         "vấn: được chọn trong ít nhất một phiếu tham vấn hợp lệ (cấp tỉnh, Bộ, ngành hoặc nhà tài trợ), hoặc được "
+         "đăng ký mới qua chính phiếu đó (\"không có trong danh sách\"). Phiếu bị cách ly hoặc đã xoá không được "
+         "tính; phiếu đánh giá hội thảo không phải là tham vấn nên không được tính. Xung đột: Central đánh dấu "
+         "xung đột cập nhật chưa được giải quyết."),
+        ("Registered: focal points in the focal_points list now (deleted ones excluded). Consulted: picked in at "
+         "least one valid consultation (provincial, ministry or donor), or registered by that consultation itself "
+         "(\"not in the list\"). Quarantined and deleted consultations are not counted; workshop evaluations are "
+         "not consultations and are not counted. Conflicts: conflicting updates Central flagged and nobody has "
+         "resolved yet."),
+    ),
+    "focal_point_coverage.unlinked": (
+        ("Phiếu tham vấn của {forms} không có câu hỏi chọn đầu mối (biểu mẫu triển khai trước khi có danh sách) "
+         "nên không được tính cho đầu mối nào."),
+        ("Consultations of {forms} have no focal-point question (forms deployed before the registry), so they "
+         "count for no focal point."),
+    ),
+    "focal_point_registry.note": (
+        ("Mọi đầu mối hiện có trong danh sách (không tính đầu mối đã xoá); thời gian theo giờ UTC; số lần tham "
+         "vấn: số phiếu tham vấn hợp lệ chọn hoặc đăng ký đầu mối này."),
+        ("Every focal point in the list now (deleted ones excluded); times in UTC; consultations: valid "
+         "consultations that picked or registered this focal point."),
     ),
     "mpi_2215_use.note": (
         "Không cơ quan nào được tham vấn ở {count} tỉnh cho biết đã nhận công văn, nên không liệt kê: {provinces}.",
@@ -249,12 +281,36 @@ WORDS: dict[str, tuple[str, str]] = {
     "rule": ("Quy tắc kiểm tra", "Check"),
     "failures": ("Số lỗi", "Failures"),
     "example": ("Ví dụ thông báo", "Example message"),
+    "stakeholder_type": ("Loại bên liên quan", "Stakeholder type"),
+    "focal.registered": ("Đầu mối đã đăng ký", "Registered focal points"),
+    "focal.consulted": ("Đã tham vấn", "Consulted"),
+    "focal.never_consulted": ("Chưa từng tham vấn", "Never consulted"),
+    "focal.conflicts": ("Xung đột chưa giải quyết", "Open conflicts"),
+    "focal.national": ("Cấp trung ương (không thuộc tỉnh)", "National (no province)"),
+    "focal.type_not_given": ("Chưa ghi loại", "Type not given"),
+    "focal.label": ("Tên hiển thị", "Label"),
+    "focal.full_name": ("Họ và tên", "Full name"),
+    "focal.province": ("Tỉnh", "Province"),
+    "focal.stakeholder_type": ("Loại bên liên quan", "Stakeholder type"),
+    "focal.agency": ("Cơ quan, tổ chức", "Agency or organisation"),
+    "focal.position": ("Chức vụ", "Position"),
+    "focal.phone": ("Số điện thoại", "Phone"),
+    "focal.version": ("Phiên bản", "Version"),
+    "focal.conflict": ("Xung đột", "Conflict"),
+    "focal.created_at": ("Ngày tạo (UTC)", "Created (UTC)"),
+    "focal.updated_at": ("Ngày cập nhật (UTC)", "Updated (UTC)"),
+    "focal.consultations": ("Số lần tham vấn", "Consultations"),
+    "focal.uuid": ("Mã đầu mối (uuid)", "Entity id (uuid)"),
     # key figures
     "headline.consultations": ("Lượt tham vấn hợp lệ (tỉnh, Bộ, nhà tài trợ)",
                                "Valid consultations (provinces, ministries, donors)"),
     "headline.provinces": ("Số tỉnh được tham vấn", "Provinces consulted"),
     "headline.focal_points": ("Tỉnh thí điểm đã đăng ký đầu mối",
                               "Pilot provinces with a registered focal point"),
+    "headline.focal_consulted": ("Đầu mối trong danh sách đã được tham vấn",
+                                 "Registered focal points consulted"),
+    "headline.focal_never_consulted": ("Đầu mối trong danh sách chưa từng được tham vấn",
+                                       "Registered focal points never consulted"),
     "headline.mean_interest": ("Mức độ quan tâm trung bình (1–5)", "Mean interest (1–5)"),
     "headline.willing": ("Tỷ lệ cơ quan cấp tỉnh sẵn sàng tham gia",
                          "Share of provincial agencies willing to join"),

@@ -54,6 +54,11 @@ def write_workbook(findings: Findings, path: Path) -> Path:
             names.add(sheet.title)
             _fill_table(sheet, table)
             links.append((table_number, table.title, sheet.title))
+    for table in findings.appendix:
+        sheet = book.create_sheet(_sheet_name(table.sheet, names))
+        names.add(sheet.title)
+        _fill_table(sheet, table)
+        links.append(("", table.title, sheet.title))
     _fill_contents(contents, findings, links)
     book.save(path)
     return path
@@ -182,7 +187,7 @@ def _fill_contents(sheet: Worksheet, findings: Findings, links: list[tuple[str, 
     sheet.cell(row, 1).font = Font(bold=True)
     for number, title, sheet_name in links:
         row += 1
-        put(sheet.cell(row, 1), f"{number} {title}")
+        put(sheet.cell(row, 1), f"{number} {title}".strip())
         sheet.cell(row, 1).hyperlink = Hyperlink(ref=f"A{row}", location=f"{quote_sheetname(sheet_name)}!A1")
         sheet.cell(row, 1).font = Font(color="1F6F5C", underline="single")
     sheet.column_dimensions["A"].width = 70
