@@ -68,6 +68,15 @@ def test_entities_versions_conflicts_deletions_and_errors_reach_the_warehouse(
         assert json.loads(versions[1][2])["phone"] == "+84 299 999 0000"
         assert _rows(engine, "SELECT CASE WHEN deleted_at IS NULL THEN 'live' ELSE 'deleted' END "
                              f"FROM entities__focal_points WHERE uuid = '{ha}'") == [("deleted",)]
+        fresh = create_engine_for(f"sqlite:///{tmp_path / 'fresh.db'}")
+        try:  # a warehouse that first meets the list after the delete: the row, no versions to read
+            (first_look,) = sync_entity_lists(central, fresh, project_id)
+            assert (first_look.pulled, first_look.new, first_look.deleted, first_look.conflicts) == (2, 3, 1, 1)
+            assert _rows(fresh, "SELECT deleted_at IS NOT NULL, label FROM entities__focal_points "
+                                f"WHERE uuid = '{ha}'") == [(1, "Đặng Thu Hà - thanh_hoa")]
+            assert _rows(fresh, f"SELECT count(*) FROM entity_versions WHERE uuid = '{ha}'") == [(0,)]
+        finally:
+            fresh.dispose()
 
         central.json("POST", f"projects/{project_id}/datasets/focal_points/entities/{ha}/restore")
         central.json("PATCH", f"projects/{project_id}/datasets/focal_points/entities/{minh}",

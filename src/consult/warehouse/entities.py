@@ -227,7 +227,9 @@ def sync_entity_list(central: CentralSession, engine: Engine, project_id: int, l
             entity = entity_json(central, project_id, list_name, uuid)
             if entity is not None and entity.get("conflict") != state.conflict:
                 rows.append({"uuid": uuid, "conflict": entity.get("conflict"), "synced_at": now})
-    versions = [v for uuid in sorted({r["uuid"] for r in rows if "label" in r})
+    # Central keeps no readable versions of a deleted entity (404.1): those of one deleted after an
+    # earlier sync are stored already; one a warehouse first meets deleted keeps its row only.
+    versions = [v for uuid in sorted({r["uuid"] for r in rows if "label" in r and r["deleted_at"] is None})
                 for v in _versions(central, project_id, list_name, uuid)]
     outcomes = _submission_outcomes(central, engine, project_id, list_name, dataset, versions, now)
     last_change = max((m for r in rows for m in (r.get("updated_at"), r.get("created_at")) if m), default=None)
