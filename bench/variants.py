@@ -14,9 +14,10 @@ Variants:
 - `baseline`: what a user writes today: pyodk `client.submissions.get_table` in a
   `$top`/`$skip` loop over `Submissions` and over `Submissions.members`,
   `pandas.json_normalize`, `DataFrame.to_sql` into SQLite (no validation);
-- `consult`: `consult.sync.FormSync(...).run()` into a fresh SQLite file, write-back off,
-  with stage timings (pull, records, validate, load, duplicates) taken by wrapping the
-  functions the sync calls;
+- `consult`: `consult.sync.FormSync(...).run()` into a fresh SQLite file (or, when the spec
+  names a `database` URL, that empty PostgreSQL database), write-back off, with stage timings
+  (pull, records, validate, load, duplicates, commit) taken by wrapping the functions the sync
+  calls;
 - `flow`: the same through the Prefect flow `flows.sync_submissions.sync_submissions`
   (the parent points PREFECT_API_URL at one Prefect server for the whole run);
 - `noop`: `FormSync(...).run()` again on a database a `consult` run filled: one 304.
@@ -203,11 +204,14 @@ def consult(spec: dict, db_path: Path) -> dict:
     from consult.warehouse.database import create_engine_for
 
     settings, schema = _consult_setup(spec)
+    url = spec.get("database") or f"sqlite:///{db_path}"
+    if url.startswith("postgresql"):
+        import psycopg  # noqa: F401  (an import, outside the clock like the others)
     timer = StageTimer()
     timer.install()
     started = time.perf_counter()
-    engine = create_engine_for(f"sqlite:///{db_path}")
-    if spec.get("sqlite_pragmas"):  # an experiment: `--sqlite-pragma` of sync_bench.py
+    engine = create_engine_for(url)
+    if spec.get("sqlite_pragmas") and engine.dialect.name == "sqlite":  # an experiment: `--sqlite-pragma` of sync_bench.py
         from sqlalchemy import event
 
         @event.listens_for(engine, "connect")
@@ -221,7 +225,7 @@ def consult(spec: dict, db_path: Path) -> dict:
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": summary.pulled, "pages": summary.pages, "valid": summary.valid,
             "quarantined": summary.quarantined, "not_modified": summary.not_modified,
-            "stages": dict(timer.seconds), "stage_rows": dict(timer.rows)}
+            "database": engine.dialect.name, "stages": dict(timer.seconds), "stage_rows": dict(timer.rows)}
 
 
 def flow(spec: dict, db_path: Path, workdir: Path) -> dict:
