@@ -1,4 +1,4 @@
-"""What a sync costs at 1k, 10k and 100k submissions, against pyodk + pandas and against the raw transfer.
+"""What a sync costs at 1k, 10k, 100k (and 1M) submissions, against pyodk + pandas and against the raw transfer.
 
 For each size N, a sandbox Central is filled with N province_consultation interviews (with
 their `members` repeat and select_multiples) by the bulk loader (`bench/fill.py`, cached in
@@ -11,17 +11,28 @@ build/bench-cache/), then each variant runs `--repeat` times, each time in a fre
              `Submissions.members`, `pandas.json_normalize`, `DataFrame.to_sql` into SQLite;
   consult    `FormSync.run()`: pull → records → validate (GX) → load into SQLite, write-back
              off, per page size, with its stages timed inside the same run;
+  postgres   (`--postgres`) the consult sync into a fresh database of a throwaway local
+             PostgreSQL 15 cluster started for the run (tests/postgres.py, `POSTGRES_SETTINGS`);
   flow       the same through the Prefect flow `sync_submissions` (one Prefect server for the
              whole benchmark: in production there is one);
   no-op      the sync again on a database a full sync filled (Central answers 304).
 
+`--million` adds a size (1M, or `--million-size`) measured by the floor and the consult sync
+only, once, against the largest of `--sizes`; its fill goes in chunks (`fill.interview_chunks`,
+~30 min for 1M, cached). `--with-command N` and `--with-incremental N` add, after the table,
+the whole `consult sync` command and "1 % new rows" at N (`--command` and `--incremental`
+alone measure only those, at `--sizes`).
+
 Printed: one table (min and median seconds, rows/s, peak RSS of the measuring process,
-ratios to the baseline and to the floor at the same page size), the stage table and the
-targets of issue 6; written to bench/results/sync-<sizes>.json with the machine's facts.
+ratios to the baseline and to the floor at the same page size), the stage table and issue
+17's target table, row by row, from what this run measured; written to
+bench/results/sync-<sizes>.json with the machine's facts and load averages.
 
     .venv/bin/python bench/sync_bench.py --sizes 1000,10000,100000
     .venv/bin/python bench/sync_bench.py --sizes 1000,10000,100000 --lean-from 100000   # 100k: consult + floor only
     .venv/bin/python bench/sync_bench.py --sizes 100000 --only consult --page-sizes 1000 --repeat 1 --profile
+    .venv/bin/python bench/sync_bench.py --sizes 10000,100000 --only floor,baseline,consult --postgres \
+        --with-command 10000 --with-incremental 100000 --million       # every row of issue 17's table
 """
 
 from __future__ import annotations
@@ -672,6 +683,7 @@ def main() -> None:
     args.page_sizes = [int(p) for p in args.page_sizes.split(",")]
     args.flow_page_sizes = [int(p) for p in args.flow_page_sizes.split(",")]
     args.only = args.only.split(",") if args.only else None
+    args.postgres = args.postgres or "postgres" in (args.only or ())
     args.load_average = {}
     args.profile_size = args.profile_size or (10000 if 10000 in args.sizes else max(args.sizes))
     if args.million and args.million_size not in args.sizes:
@@ -722,10 +734,14 @@ def main() -> None:
     incremental: list[dict] = []
     if args.with_command:
         log(f"N = {args.with_command}: the whole consult sync command, then again (no-op), and the floor")
+        load = {"start": os.getloadavg()}
         command = bench_command(args.with_command, args, log)
+        args.load_average[f"command {args.with_command}"] = {**load, "end": os.getloadavg()}
     if args.with_incremental:
         log(f"N = {args.with_incremental}: full sync, then {args.incremental:.0%} new submissions and the re-sync")
+        load = {"start": os.getloadavg()}
         incremental = bench_incremental(args.with_incremental, args, log)
+        args.load_average[f"incremental {args.with_incremental}"] = {**load, "end": os.getloadavg()}
     rows, stages = table(measures), stage_rows(measures)
     goals = issue17_targets(measures, command, incremental, args.million_size if args.million else None)
     print_report(rows, stages, goals, facts)

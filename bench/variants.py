@@ -3,7 +3,7 @@
 The spec names the variant and the sandbox to read (URL, credentials, project, build dir).
 The process imports what the variant needs, starts the clock, does the work, stops it, and
 prints one line `RESULT {...}`: seconds, rows, stage timings where there are stages, and
-its peak RSS (`ru_maxrss` of this process alone: the sandbox and a Prefect server are other
+its peak RSS (VmHWM of this process alone: the sandbox and a Prefect server are other
 processes). Library imports are outside the clock (the parent also records the process's
 whole wall time); everything the work itself sets up (logins, the GX context, rule sets,
 tables) is inside.
@@ -45,6 +45,14 @@ for path in (REPO, CODE):
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak RSS: the kernel's high-water mark of its address space (VmHWM).
+    Not `ru_maxrss`, which Linux carries over an exec from the forking parent: a bench parent
+    that had just generated 100k submissions made every variant it started report its 700 MB."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -324,6 +332,7 @@ def run(spec: dict) -> dict:
     else:
         raise ValueError(f"unknown variant {variant}")
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    result["ru_maxrss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     result["code"] = str(CODE)
     return result
 
