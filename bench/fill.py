@@ -10,7 +10,9 @@ every OData feed a sync or a user reads (`Submissions`, `Submissions?$expand=*`,
 `Submissions.members`), row by row, leaving out only what must differ (submission dates).
 
 `prepared_sandbox` keeps a filled data directory under build/bench-cache/, keyed by N, seed,
-the form's XForm hash and the loader's code, so the 100k fill (~3 min) is paid once.
+the form's XForm hash and the loader's code, so the 100k fill (~3 min) is paid once. Above
+100k it fills in chunks of 100k (`interview_chunks`), so 1M (~30 min, 8.3 GB) never holds
+all its XML at once.
 
     python bench/fill.py --check 300          # bulk and OpenRosa give the same OData
     python bench/fill.py --n 100000           # fill (or reuse) the 100k sandbox
