@@ -10,7 +10,9 @@ every OData feed a sync or a user reads (`Submissions`, `Submissions?$expand=*`,
 `Submissions.members`), row by row, leaving out only what must differ (submission dates).
 
 `prepared_sandbox` keeps a filled data directory under build/bench-cache/, keyed by N, seed,
-the form's XForm hash and the loader's code, so the 100k fill (~3 min) is paid once.
+the form's XForm hash and the loader's code, so the 100k fill (~3 min) is paid once. Above
+100k it fills in chunks of 100k (`interview_chunks`), so 1M (~30 min, 8.3 GB) never holds
+all its XML at once.
 
     python bench/fill.py --check 300          # bulk and OpenRosa give the same OData
     python bench/fill.py --n 100000           # fill (or reuse) the 100k sandbox
@@ -47,7 +49,7 @@ from consult.central import (  # noqa: E402
     submit,
 )
 from consult.central.teams import FieldTeam  # noqa: E402
-from consult.fieldwork import province_interviews  # noqa: E402
+from consult.fieldwork import province_interviews, provincial  # noqa: E402
 from consult.forms import FormSources, build_forms  # noqa: E402
 from consult.sandbox import SandboxServer  # noqa: E402
 from consult.sandbox.bulk import load_submissions  # noqa: E402
@@ -62,6 +64,11 @@ SPACING = timedelta(seconds=60)
 """Submissions arrive a minute apart, ending a day before the fill (see `submitted_at`)."""
 ADMIN_PASSWORD = "bench-admin-password"
 LOADER_VERSION = 1
+CHUNK = 100_000
+"""Above this many interviews a fill goes in chunks (see `interview_chunks`)."""
+PERIOD_SHIFT = timedelta(weeks=92)
+"""How much later each chunk's consultations are: longer than the generator's consultation
+period (638 days), whole weeks so that working days stay working days."""
 
 
 def build_form(out_dir: Path = CACHE / "forms") -> BuiltForm:
@@ -144,32 +151,73 @@ def fill_openrosa(server: SandboxServer, form: BuiltForm, xmls: list[bytes]) -> 
     return settings, project_id, time.perf_counter() - started
 
 
-def _cache_key(n: int, form: BuiltForm, seed: int) -> str:
-    """Same size, seed, XForm and `LOADER_VERSION`: the same submissions (delete the folder, or
-    bump the version when the loader or the generator changes what a fill holds)."""
-    digest = hashlib.sha256(f"{n}:{seed}:{form.schema.xform_sha256}:{LOADER_VERSION}".encode()).hexdigest()[:16]
+def interview_chunks(form: BuiltForm, n: int, seed: int, chunk: int = CHUNK) -> Iterator[list[bytes]]:
+    """The XML of `n` interviews, `chunk` at a time, so that a fill of 1M never holds them all.
+
+    The generator plans at most ~131k province interviews (one per province, agency and working
+    day of its 2003–2004 period) and holds every draft it makes. Chunk k is therefore the
+    fieldwork of seed + k with its consultation period moved k × `PERIOD_SHIFT` later: other
+    instance ids, other (province, agency, date) keys, so no chunk duplicates another, and the
+    first chunk is exactly the fill of `chunk` interviews (the 100k sandbox is the 1M one's start)."""
+    if n <= chunk:
+        yield [i.xml for i in province_interviews(form.schema, n, seed=seed)]
+        return
+    first, last = provincial.CONSULTED
+    if last + PERIOD_SHIFT * ((n - 1) // chunk) >= datetime.now(UTC).date():
+        raise ValueError(f"{n} interviews in chunks of {chunk} would date consultations in the future")
+    try:
+        for k, start in enumerate(range(0, n, chunk)):
+            provincial.CONSULTED = (first + PERIOD_SHIFT * k, last + PERIOD_SHIFT * k)
+            yield [i.xml for i in province_interviews(form.schema, min(chunk, n - start), seed=seed + k)]
+    finally:
+        provincial.CONSULTED = (first, last)
+
+
+def _cache_key(n: int, form: BuiltForm, seed: int, chunk: int = CHUNK) -> str:
+    """Same size, seed, XForm, chunking and `LOADER_VERSION`: the same submissions (delete the
+    folder, or bump the version when the loader or the generator changes what a fill holds)."""
+    chunked = f":chunk{chunk}" if n > chunk else ""
+    digest = hashlib.sha256(f"{n}:{seed}:{form.schema.xform_sha256}:{LOADER_VERSION}{chunked}"
+                            .encode()).hexdigest()[:16]
     return f"{FORM_ID}-{n}-{digest}"
 
 
 @contextmanager
 def prepared_sandbox(n: int, seed: int = SEED, form: BuiltForm | None = None, cache: Path = CACHE,
-                     log=print) -> Iterator[Filled]:
-    """A running sandbox with `n` bulk-loaded interviews, filled once and kept in `cache`."""
+                     log=print, chunk: int = CHUNK) -> Iterator[Filled]:
+    """A running sandbox with `n` bulk-loaded interviews, filled once and kept in `cache`
+    (`chunk` at a time above `chunk`: `interview_chunks`)."""
     form = form or build_form(cache / "forms")
-    data_dir = cache / _cache_key(n, form, seed)
+    data_dir = cache / _cache_key(n, form, seed, chunk)
     done = data_dir / "filled.json"
     if not done.is_file():
         if data_dir.exists():
             shutil.rmtree(data_dir)
         data_dir.mkdir(parents=True)
-        started = time.perf_counter()
-        xmls = [i.xml for i in province_interviews(form.schema, n, seed=seed)]
-        generated = time.perf_counter() - started
+        generated = seconds = 0.0
+        end = datetime.now(UTC) - timedelta(days=1)
+        dated = submitted_at(n, end)
         with SandboxServer(data_dir=data_dir, admin_password=ADMIN_PASSWORD) as server:
-            _, _, seconds = fill_bulk(server, form, xmls)
-        del xmls
-        done.write_text(json.dumps({"n": n, "seed": seed, "generate_s": round(generated, 2),
-                                    "fill_s": round(seconds, 2), "filled_at": datetime.now(UTC).isoformat()}))
+            _, project_id, token = _setup(server, form)
+            loaded = 0
+            chunks = interview_chunks(form, n, seed, chunk)
+            while True:
+                started = time.perf_counter()
+                xmls = next(chunks, None)
+                generated += time.perf_counter() - started
+                if xmls is None:
+                    break
+                started = time.perf_counter()
+                load_submissions(data_dir, project_id, token, xmls, device_id=DEVICE_ID,
+                                 submitted_at=lambda i, offset=loaded: dated(offset + i))
+                seconds += time.perf_counter() - started
+                loaded += len(xmls)
+                if n > chunk:
+                    log(f"  filled {loaded} of {n} ({generated + seconds:.0f} s)")
+                del xmls
+        done.write_text(json.dumps({"n": n, "seed": seed, "chunk": chunk if n > chunk else None,
+                                    "generate_s": round(generated, 2), "fill_s": round(seconds, 2),
+                                    "filled_at": datetime.now(UTC).isoformat()}))
         log(f"  filled {n} submissions in {seconds:.1f} s ({n / seconds:.0f}/s, bulk, no HTTP) "
             f"after generating them in {generated:.1f} s; cached in {data_dir}")
     facts = json.loads(done.read_text())

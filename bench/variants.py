@@ -3,7 +3,7 @@
 The spec names the variant and the sandbox to read (URL, credentials, project, build dir).
 The process imports what the variant needs, starts the clock, does the work, stops it, and
 prints one line `RESULT {...}`: seconds, rows, stage timings where there are stages, and
-its peak RSS (`ru_maxrss` of this process alone: the sandbox and a Prefect server are other
+its peak RSS (VmHWM of this process alone: the sandbox and a Prefect server are other
 processes). Library imports are outside the clock (the parent also records the process's
 whole wall time); everything the work itself sets up (logins, the GX context, rule sets,
 tables) is inside.
@@ -14,9 +14,10 @@ Variants:
 - `baseline`: what a user writes today: pyodk `client.submissions.get_table` in a
   `$top`/`$skip` loop over `Submissions` and over `Submissions.members`,
   `pandas.json_normalize`, `DataFrame.to_sql` into SQLite (no validation);
-- `consult`: `consult.sync.FormSync(...).run()` into a fresh SQLite file, write-back off,
-  with stage timings (pull, records, validate, load, duplicates) taken by wrapping the
-  functions the sync calls;
+- `consult`: `consult.sync.FormSync(...).run()` into a fresh SQLite file (or, when the spec
+  names a `database` URL, that empty PostgreSQL database), write-back off, with stage timings
+  (pull, records, validate, load, duplicates, commit) taken by wrapping the functions the sync
+  calls;
 - `flow`: the same through the Prefect flow `flows.sync_submissions.sync_submissions`
   (the parent points PREFECT_API_URL at one Prefect server for the whole run);
 - `noop`: `FormSync(...).run()` again on a database a `consult` run filled: one 304.
@@ -44,6 +45,14 @@ for path in (REPO, CODE):
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak RSS: the kernel's high-water mark of its address space (VmHWM).
+    Not `ru_maxrss`, which Linux carries over an exec from the forking parent: a bench parent
+    that had just generated 100k submissions made every variant it started report its 700 MB."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -203,11 +212,14 @@ def consult(spec: dict, db_path: Path) -> dict:
     from consult.warehouse.database import create_engine_for
 
     settings, schema = _consult_setup(spec)
+    url = spec.get("database") or f"sqlite:///{db_path}"
+    if url.startswith("postgresql"):
+        import psycopg  # noqa: F401  (an import, outside the clock like the others)
     timer = StageTimer()
     timer.install()
     started = time.perf_counter()
-    engine = create_engine_for(f"sqlite:///{db_path}")
-    if spec.get("sqlite_pragmas"):  # an experiment: `--sqlite-pragma` of sync_bench.py
+    engine = create_engine_for(url)
+    if spec.get("sqlite_pragmas") and engine.dialect.name == "sqlite":  # an experiment: `--sqlite-pragma` of sync_bench.py
         from sqlalchemy import event
 
         @event.listens_for(engine, "connect")
@@ -221,7 +233,7 @@ def consult(spec: dict, db_path: Path) -> dict:
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": summary.pulled, "pages": summary.pages, "valid": summary.valid,
             "quarantined": summary.quarantined, "not_modified": summary.not_modified,
-            "stages": dict(timer.seconds), "stage_rows": dict(timer.rows)}
+            "database": engine.dialect.name, "stages": dict(timer.seconds), "stage_rows": dict(timer.rows)}
 
 
 def flow(spec: dict, db_path: Path, workdir: Path) -> dict:
@@ -320,6 +332,7 @@ def run(spec: dict) -> dict:
     else:
         raise ValueError(f"unknown variant {variant}")
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    result["ru_maxrss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     result["code"] = str(CODE)
     return result
 

@@ -38,7 +38,9 @@ def _ensure_os_user() -> None:
 class ThrowawayPostgres:
     """`with ThrowawayPostgres() as pg:` gives `pg.url`, `postgresql+psycopg://postgres@127.0.0.1:PORT/postgres`."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: str = SERVER_SETTINGS) -> None:
+        self.settings = settings
+        """Server options (`-c name=value ...`); the default trades durability for speed."""
         self.as_root = os.geteuid() == 0
         self.dir = Path(tempfile.mkdtemp(prefix="consult-pg-"))
         self.data = self.dir / "data"
@@ -66,7 +68,7 @@ class ThrowawayPostgres:
             self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                       "--no-locale", "--no-sync", "--no-instructions")
             self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "server.log"), "-w", "-t", "30",
-                      "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} {SERVER_SETTINGS}",
+                      "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} {self.settings}",
                       "start")
         except BaseException:
             shutil.rmtree(self.dir, ignore_errors=True)

@@ -12,13 +12,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="module")
+def bench_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for the module's runs: the form is built (ODK Validate) once."""
+    return tmp_path_factory.mktemp("bench-cache")
+
+
 @pytest.mark.slow
-def test_sync_bench_smallest_size(tmp_path: Path):
+def test_sync_bench_smallest_size(tmp_path: Path, bench_cache: Path):
     out = tmp_path / "sync.json"
     done = subprocess.run(
         [sys.executable, str(REPO / "bench" / "sync_bench.py"), "--sizes", "120", "--repeat", "1",
          "--only", "floor,baseline,consult,no-op", "--page-sizes", "50", "--baseline-page-size", "50",
-         "--check", "30", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)],
+         "--check", "30", "--cache-dir", str(bench_cache), "--out", str(out)],
         capture_output=True, text=True, timeout=120, cwd=REPO)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     assert "same OData: True" in done.stdout
@@ -30,3 +36,31 @@ def test_sync_bench_smallest_size(tmp_path: Path):
     assert rows[("no-op", 50)]["detail"]["not_modified"] is True
     assert report["machine"]["cpu_count"] >= 1
     assert {s["stage"] for s in report["stages"]} >= {"pull", "records", "validate", "load"}
+
+
+@pytest.mark.slow
+def test_sync_bench_postgres_and_million_flags(tmp_path: Path, bench_cache: Path):
+    """`--postgres` syncs into a throwaway PostgreSQL cluster and `--million` adds a larger,
+    chunk-filled size; both reach issue 17's target table (tiny sizes: the flags, not the figures)."""
+    out = tmp_path / "sync.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "sync_bench.py"), "--sizes", "60", "--repeat", "1",
+         "--only", "consult", "--page-sizes", "60", "--check", "0", "--postgres",
+         "--million", "--million-size", "150", "--fill-chunk", "60",
+         "--cache-dir", str(bench_cache), "--out", str(out)],
+        capture_output=True, text=True, timeout=120, cwd=REPO, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    report = json.loads(out.read_text())
+    rows = {(r["size"], r["variant"]): r for r in report["results"]}
+    assert set(rows) == {(60, "consult"), (60, "postgres"), (150, "floor"), (150, "consult")}
+    assert rows[(60, "postgres")]["detail"]["database"] == "postgresql"
+    assert rows[(60, "consult")]["detail"]["database"] == "sqlite"
+    pg = rows[(60, "postgres")]["detail"]
+    assert pg["rows"] == 60 and pg["valid"] == 60  # chunk 0 of a fill is the plain fill: all correct
+    big = rows[(150, "consult")]["detail"]
+    assert big["rows"] == 150 and big["valid"] == 150  # chunks in later periods: no duplicate interviews
+    targets = {t["measure"]: t for t in report["targets"]}
+    assert targets["PostgreSQL 60 (local server, COPY), vs SQLite"]["met"] is not None
+    assert "x" in targets["150 sandbox submissions, vs 60"]["measured"]
+    assert targets["peak RSS growth, 150 / 60"]["met"] is not None
+    assert "Issue 17's targets" in done.stdout
