@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import select, text
+from sqlalchemy import select
+from sqlalchemy import text as sql
 
 from consult.demo import run_demo
 from consult.sandbox.server import DEFAULT_ADMIN_PASSWORD
@@ -41,9 +42,9 @@ def test_the_demo_runs_the_whole_round_and_says_where_everything_is(prefect_api,
     engine = create_engine_for(result.database_url)
     with engine.connect() as conn:
         statuses = conn.execute(select(submissions.c.validation_status)).scalars().all()
-        registry = conn.execute(text("SELECT count(*), sum(version = 2), sum(conflict IS NOT NULL) "
+        registry = conn.execute(sql("SELECT count(*), sum(version = 2), sum(conflict IS NOT NULL) "
                                      "FROM entities__focal_points")).one()
-        errors = conn.execute(text("SELECT count(*) FROM entity_submissions WHERE outcome = 'error'")).scalar()
+        errors = conn.execute(sql("SELECT count(*) FROM entity_submissions WHERE outcome = 'error'")).scalar()
     engine.dispose()
     assert tuple(registry) == (122, 6, 0) and errors == 0, "members and typed-in respondents registered, 6 updated"
     assert statuses.count("quarantined") == result.mistakes and len(statuses) == result.interviews

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from .interview import Draft, Entity
 from . import people
+from .interview import Draft, Entity
 from .kit import OTHER, PROVINCE_LIST, FormKit, working_day
 
 LIST_NAME = "focal_points"

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from consult.forms.entity_lists import DeclaredLists
 from consult.forms.lint import (
     XLSFORM_SUFFIXES,
     FormIssue,
@@ -19,7 +20,6 @@ from consult.forms.lint import (
     check_form,
     external_itemsets,
 )
-from consult.forms.entity_lists import DeclaredLists
 from consult.forms.media import EXTERNAL_ITEMSETS
 from consult.forms.profiles import FormProfiles
 from consult.forms.schema import FormSchema

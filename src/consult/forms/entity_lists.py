@@ -46,7 +46,7 @@ class DeclaredLists:
         for path in paths:
             try:
                 sheets = read_sheets(path)
-            except Exception:  # a form that cannot be read is reported by its own check
+            except Exception:  # noqa: BLE001, S112 -- a form that cannot be read is reported by its own check
                 continue
             entities = sheets.get("entities")
             if entities is None:
