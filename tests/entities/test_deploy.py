@@ -130,3 +130,24 @@ def test_the_build_needs_no_copy_of_the_list_csv(central: CentralSession, entity
     assert {d.form_id: d.action for d in deployed} == {
         "focal_point_entity_test": DeployAction.CREATED, "focal_point_update_test": DeployAction.CREATED,
         "province_followup_test": DeployAction.CREATED}
+
+
+def test_isg_forms_that_register_into_the_list_they_read_deploy_in_any_company(central: CentralSession,
+                                                                               built_forms) -> None:
+    """A consultation registers respondents missing from focal_points and reads focal_points.csv: deployed
+    alone the list is made first (by API) so its CSV is linked; with the registration, that goes first."""
+    project_id = resolve_project(central, central.settings.project)
+    alone = BuiltForm.load(built_forms.out_dir, "province_consultation")
+    assert [d.action for d in deploy_forms(central, project_id, [alone])] == [DeployAction.CREATED]
+    linked = {a["name"]: a for a in central.json("GET", f"projects/{project_id}/forms/province_consultation/"
+                                                        "attachments")}["focal_points.csv"]
+    assert (linked["datasetExists"], linked["exists"], linked["hash"]) == (True, True, None)
+    dataset = central.json("GET", f"projects/{project_id}/datasets/focal_points")
+    assert {p["name"] for p in dataset["properties"]} == {"full_name", "province", "stakeholder_type", "agency",
+                                                          "position", "phone"}
+    others = [BuiltForm.load(built_forms.out_dir, f) for f in ("workshop_evaluation", "focal_point_update",
+                                                               "focal_point_registration")]
+    project_2 = resolve_project(central, f"{central.settings.project} (all)")
+    order = [d.form_id for d in deploy_forms(central, project_2, [alone, *others])]
+    assert order == ["focal_point_registration", "province_consultation", "workshop_evaluation",
+                     "focal_point_update"]

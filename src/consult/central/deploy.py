@@ -203,6 +203,10 @@ def deploy_forms(central: CentralSession, project_id: int, forms: list[BuiltForm
     `save_to` before any draft; then each configured list gets its `approvalRequired` (a configured
     list that no form creates yet is left until one does)."""
     plan = EntityPlan.make(central, project_id, forms, entity_lists or {})
+    for name in plan.made_by_readers_only():
+        setting = plan.settings.get(name, EntityListSettings(name))
+        call_pyodk(central.client.entity_lists.create, entity_list_name=name, project_id=project_id,
+                   approval_required=setting.approval_required)
     missing = {form.schema.form_id: names for form in forms
                if (names := [n for n in missing_media(form) if n not in plan.list_files])}
     deployed = [deploy_form(central, project_id, form, plan.list_files) for form in plan.ordered(forms)
@@ -223,6 +227,7 @@ class EntityPlan:
     forms: dict[str, FormEntities]
     lists: frozenset[str]
     settings: Mapping[str, EntityListSettings]
+    remote: frozenset[str] = frozenset()
 
     @property
     def list_files(self) -> frozenset[str]:
@@ -246,11 +251,24 @@ class EntityPlan:
             if read.list_name in lists and is_property(read.prop) and read.prop not in saved.get(read.list_name, ())]
         if problems:
             raise DeployError("\n".join(problems))
-        return cls(declared, lists, settings)
+        return cls(declared, lists, settings, frozenset(remote))
+
+    def made_by_readers_only(self) -> list[str]:
+        """Lists not on Central yet that only forms reading them create (a consultation registering
+        a respondent missing from the list, deployed without the registration form). Such a form's
+        draft needs the list to exist for Central to link its `<list>.csv`, so the deploy makes the
+        list first (Central's `POST …/datasets`, contract step 27); the form's properties join it
+        when it is published."""
+        creators = [e for e in self.forms.values() if e.creates]
+        return sorted(name for name in {n for e in creators for n in e.creates} - self.remote
+                      if all(f"{name}.csv" in e.csv_files for e in creators if name in e.creates))
 
     def ordered(self, forms: list[BuiltForm]) -> list[BuiltForm]:
-        """Creating forms, then updating forms, then the forms that only read lists (stable)."""
+        """Creating forms, then updating forms, then the forms that only read lists (stable). A form
+        that creates into a list it also reads (a consultation registering a respondent missing from
+        the list) goes after the forms that only create, so the list exists when its draft is made."""
         def rank(form: BuiltForm) -> int:
             entities = self.forms[form.schema.form_id]
-            return 0 if entities.creates else 1 if entities.updates else 2
+            reads_own = any(f"{name}.csv" in entities.csv_files for name in entities.creates)
+            return (1 if reads_own else 0) if entities.creates else 2 if entities.updates else 3
         return sorted(forms, key=rank)

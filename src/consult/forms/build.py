@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from consult.forms.entity_lists import DeclaredLists
 from consult.forms.lint import (
     XLSFORM_SUFFIXES,
     FormIssue,
@@ -67,9 +68,11 @@ def check_forms(paths: list[Path], media_dir: Path, out_dir: Path | None = None,
     previous = previous_builds(out_dir) if out_dir else {}
     load_converters()
     profiles = FormProfiles.read(media_dir.parent)
+    lists = DeclaredLists.read(media_dir.parent, paths)
     override = Profile(profile) if profile is not None else None
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(lambda p: check_form(p, media_dir, previous.get(p.name), override, profiles), paths))
+        return list(pool.map(lambda p: check_form(p, media_dir, previous.get(p.name), override, profiles, lists),
+                             paths))
 
 
 def write_build(report: FormReport, media_dir: Path, out_dir: Path,

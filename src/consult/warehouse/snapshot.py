@@ -14,7 +14,10 @@ from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Engine
 
 IGNORED_TABLES = frozenset({"sync_runs"})
-CLOCK_COLUMNS = {"submissions": {"loaded_at"}, "watermarks": {"updated_at"}, "write_backs": {"written_at"}}
+CLOCK_COLUMNS = {"submissions": {"loaded_at"}, "watermarks": {"updated_at"}, "write_backs": {"written_at"},
+                 "entity_submissions": {"checked_at"}}
+ENTITY_LIST_CLOCK = {"synced_at"}
+"""When a sync copied an entity list's row (`entities__<list>`), not what the row holds."""
 SET_OR_NOT_COLUMNS = {"submissions": {"purged_at"}}
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
@@ -40,7 +43,8 @@ def snapshot(engine: Engine) -> Snapshot:
         for name, table in sorted(metadata.tables.items()):
             if name in IGNORED_TABLES:
                 continue
-            columns = sorted(c.name for c in table.columns if c.name not in CLOCK_COLUMNS.get(name, ()))
+            clock = CLOCK_COLUMNS.get(name, ENTITY_LIST_CLOCK if name.startswith("entities__") else ())
+            columns = sorted(c.name for c in table.columns if c.name not in clock)
             set_or_not = [c in SET_OR_NOT_COLUMNS.get(name, ()) for c in columns]
             rows = conn.execute(select(*(table.c[c] for c in columns)))
             result[name] = sorted(
