@@ -24,11 +24,11 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # else a har
 REPO = Path(__file__).resolve().parents[1]
 FORMS = FormSources(REPO / "forms")
 FORM_IDS = ("province_consultation", "ministry_consultation", "donor_consultation",
-            "focal_point_registration", "workshop_evaluation")
+            "focal_point_registration", "workshop_evaluation", "focal_point_update")
 
 
 class BuiltForms:
-    """The five forms built once per test session: XForms, FormSchemas and media."""
+    """The six forms built once per test session: XForms, FormSchemas and media."""
 
     def __init__(self, out_dir: Path):
         self.out_dir = out_dir

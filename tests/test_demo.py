@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from consult.demo import run_demo
 from consult.sandbox.server import DEFAULT_ADMIN_PASSWORD
@@ -35,18 +35,22 @@ def test_the_demo_runs_the_whole_round_and_says_where_everything_is(prefect_api,
     assert {k: v for k, v in os.environ.items() if k.startswith("CONSULT_")} == {
         k: v for k, v in before.items() if k.startswith("CONSULT_")}, "the caller's environment is restored"
 
-    assert result.interviews == 169 and result.mistakes == 9
+    assert result.interviews == 175 and result.mistakes == 9  # 169 interviews and 6 focal-point updates
     assert sum(s.quarantined for s in result.summaries) == result.mistakes
     assert sum(s.written_back for s in result.summaries) == result.mistakes
     engine = create_engine_for(result.database_url)
     with engine.connect() as conn:
         statuses = conn.execute(select(submissions.c.validation_status)).scalars().all()
+        registry = conn.execute(text("SELECT count(*), sum(version = 2), sum(conflict IS NOT NULL) "
+                                     "FROM entities__focal_points")).one()
+        errors = conn.execute(text("SELECT count(*) FROM entity_submissions WHERE outcome = 'error'")).scalar()
     engine.dispose()
+    assert tuple(registry) == (122, 6, 0) and errors == 0, "members and typed-in respondents registered, 6 updated"
     assert statuses.count("quarantined") == result.mistakes and len(statuses) == result.interviews
     for path in (result.qr_sheet, *result.reports.values()):
         assert path.exists(), path
     assert "Hội thảo" in result.reports["report"].read_text(encoding="utf-8")
-    assert any("169 interviews" in line for line in said)
+    assert any("175 interviews" in line for line in said)
     for lang in ("vi", "en"):
         assert result.reports[f"PDF ({lang})"].read_bytes().startswith(b"%PDF-")
     stata, spss = result.reports["Stata (vi)"], result.reports["SPSS (en)"]

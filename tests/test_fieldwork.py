@@ -63,7 +63,7 @@ def test_counts_follow_the_source_document(interviews: list[Interview]) -> None:
     counts = Counter(i.form_id for i in interviews)
     assert {f: counts[f] - duplicates[f] for f in FORM_IDS} == {
         "province_consultation": 60, "ministry_consultation": 25, "donor_consultation": 30,
-        "focal_point_registration": 5, "workshop_evaluation": 48}
+        "focal_point_registration": 5, "workshop_evaluation": 48, "focal_point_update": 6}
     delegates = Counter(_answers(i)["workshop"] for i in _of(interviews, "workshop_evaluation"))
     assert delegates == {"soc_trang_2004": 29, "thanh_hoa_2004": 19}
     registrations = [_answers(i)["province"] for i in _of(interviews, "focal_point_registration")]
@@ -176,7 +176,7 @@ def test_province_interviews_are_fast_and_valid(built_forms: BuiltForms,
 def test_scale_multiplies_the_consultations_only(schemas: dict[str, FormSchema]) -> None:
     counts = Counter(i.form_id for i in fieldwork(schemas, scale=0.5, mistake_rate=0))
     assert counts == {"province_consultation": 30, "ministry_consultation": 12, "donor_consultation": 15,
-                      "focal_point_registration": 5, "workshop_evaluation": 48}
+                      "focal_point_registration": 5, "workshop_evaluation": 48, "focal_point_update": 6}
 
 
 def _check_validation(xform: Path, schema: FormSchema, interviews: list[Interview]) -> None:
@@ -223,3 +223,46 @@ def _paths(root: ET.Element) -> list[str]:
 
     walk(root, "")
     return list(seen)
+
+
+def _entities(interview: Interview) -> list[ET.Element]:
+    return list(ET.fromstring(interview.xml).iter("entity"))
+
+
+def test_consultations_pick_focal_points_registered_before_them_or_register_the_respondent(
+        interviews: list[Interview]) -> None:
+    """Registrations make one focal point per member; a later interview either picks one of its province
+    and agency (ministry, organisation) and repeats the name from the list, or registers its respondent."""
+    known: dict[str, dict[str, str]] = {}
+    picked = registered = 0
+    for interview in interviews:  # in the order they are sent
+        answers, entities = _answers(interview), _entities(interview)
+        if interview.form_id == "focal_point_registration":
+            root = ET.fromstring(interview.xml)
+            for member in root.findall("members"):
+                (entity,) = member.iter("entity")
+                assert (entity.get("dataset"), entity.get("create")) == ("focal_points", "1")
+                assert entity.findtext("label").startswith(member.findtext("member_name") + " – ")
+                if interview.mistake is None:
+                    known[entity.get("id")] = {"name": member.findtext("member_name"),
+                                               "phone": member.findtext("member_phone") or ""}
+        elif interview.form_id == "focal_point_update":
+            (entity,) = entities
+            assert entity.get("id") in known and (entity.get("update"), entity.get("baseVersion")) == ("true", "1")
+            assert answers["phone"] != known[entity.get("id")]["phone"] or answers["position"]
+        else:
+            (entity,) = entities
+            name = answers.get("respondent_name") or answers.get("delegate_name") or ""
+            if answers["focal_point_listed"] == "yes":
+                picked += 1
+                assert known[answers["focal_point"]]["name"] == name and entity.get("create") == "false"
+                if interview.form_id != "workshop_evaluation":  # which asks no phone
+                    assert answers.get("phone", "") == known[answers["focal_point"]]["phone"]
+            else:
+                registered += entity.get("create") == "true"
+                assert not answers.get("focal_point")
+                if entity.get("create") == "true" and interview.mistake is None:
+                    known[entity.get("id")] = {"name": name, "phone": answers.get("phone", "")}
+            assert entity.findtext("label").startswith(f"{name} – ")
+            assert answers["stakeholder_type"] in ("province", "ministry", "donor")
+    assert picked >= 40 and registered >= 80, (picked, registered)

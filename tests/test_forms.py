@@ -1,4 +1,4 @@
-"""The five forms as built: their FormSchemas carry what the DB, validation and reports need."""
+"""The ISG forms as built: their FormSchemas carry what the DB, validation and reports need."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_every_form_is_built_with_a_dated_version(schemas: dict[str, FormSchema]
 def test_every_question_and_choice_is_labelled_in_both_languages(schemas: dict[str, FormSchema]) -> None:
     for schema in schemas.values():
         for field in schema.fields:
-            if field.metadata or field.kind == "calculate":
+            if field.metadata or field.kind in ("calculate", "entity"):
                 continue
             assert field.labels.get("vi") and field.labels.get("en"), (schema.form_id, field.name)
             if field.constraint:
@@ -110,3 +110,36 @@ def test_schema_json_round_trips_and_keeps_diacritics(built_forms: BuiltForms) -
     xform = built_forms.xform("focal_point_registration").read_text(encoding="utf-8")
     assert "Đăng ký thành viên Đầu mối đối thoại chính sách" in xform
     assert f'version="{schema.version}"' in xform
+
+
+CONTRACT_PROPERTIES = {"full_name", "province", "stakeholder_type", "agency", "position", "phone"}
+"""The focal_points properties of the shared contract (issue 18): gender and email stay off the phones."""
+PICKERS = {"province_consultation": "province = ${province}", "workshop_evaluation": "province = ${province}",
+           "ministry_consultation": "stakeholder_type = 'ministry'",
+           "donor_consultation": "stakeholder_type = 'donor'"}
+
+
+def test_the_forms_fill_and_read_the_focal_points_list_as_the_contract_says(built_forms: BuiltForms,
+                                                                           schemas: dict[str, FormSchema]) -> None:
+    from consult.central.entities import form_entities
+
+    declared = {f: form_entities(f, built_forms.xform(f).read_text(encoding="utf-8")) for f in FORM_IDS}
+    registration = declared["focal_point_registration"]
+    assert registration.creates == {"focal_points"} and registration.saves["focal_points"] == CONTRACT_PROPERTIES
+    assert schemas["focal_point_registration"].field("entity").xpath == "/data/members/meta/entity", \
+        "one focal point per member"
+    update = declared["focal_point_update"]
+    assert (update.creates, update.updates) == (frozenset(), {"focal_points"})
+    assert update.saves["focal_points"] == {"agency", "position", "phone"}
+    for form_id, choice_filter in PICKERS.items():
+        entities, schema = declared[form_id], schemas[form_id]
+        assert entities.creates == {"focal_points"} and "focal_points.csv" in entities.csv_files, form_id
+        assert entities.saves["focal_points"] <= CONTRACT_PROPERTIES, form_id
+        picker = schema.field("focal_point")
+        assert (picker.choice_list, picker.choice_filter, picker.appearance) == (
+            "focal_points.csv", choice_filter, "autocomplete"), form_id
+        assert picker.relevant == "${focal_point_listed} = 'yes'"
+        assert schema.choice_lists["listed"].names() == ["yes", "no"]
+        assert "focal_points.csv" not in schema.choice_lists, "the list comes from Central, not forms/media"
+    xform = built_forms.xform("province_consultation").read_text(encoding="utf-8")
+    assert 'nodeset="/data/meta/entity/@create" calculate=" /data/respondent/focal_point_listed  = \'no\'"' in xform

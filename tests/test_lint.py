@@ -259,7 +259,7 @@ def test_cli_build_writes_xforms_and_schemas(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["forms", "build", "--forms-dir", str(FORMS.forms_dir), "--out", str(out)])
     assert result.exit_code == 0, result.output
     for form_id in ("province_consultation", "ministry_consultation", "donor_consultation",
-                    "focal_point_registration", "workshop_evaluation"):
+                    "focal_point_registration", "workshop_evaluation", "focal_point_update"):
         assert (out / f"{form_id}.xml").is_file() and (out / f"{form_id}.schema.json").is_file()
     assert (out / "media" / "provinces.csv").read_bytes() == (FORMS.media_dir / "provinces.csv").read_bytes()
 
@@ -274,3 +274,52 @@ def test_build_refuses_a_broken_form_and_keeps_the_last_good_build(province: For
     result = runner(app, ["forms", "build", str(province.path), "--forms-dir", str(province.dir), "--out", str(out)])
     assert result.exit_code == 1
     assert (out / "province_consultation.xml").read_text(encoding="utf-8") == good
+
+
+def _reader_only(tmp_path: Path, lists_in_toml: bool) -> FormCopy:
+    """province_consultation reading focal_points.csv without registering anyone (no entities sheet)."""
+    form = FormCopy(tmp_path, "province_consultation")
+    del form.book["entities"]
+    save_to = form._column("survey", "save_to")
+    for row in range(2, form.book["survey"].max_row + 1):
+        form.book["survey"].cell(row, save_to).value = None
+    toml = (FORMS.forms_dir / "consult.toml").read_text(encoding="utf-8")
+    if not lists_in_toml:
+        toml = toml.split("[entity_lists.")[0]
+    (form.dir / "consult.toml").write_text(toml, encoding="utf-8")
+    assert not (form.dir / "media" / "focal_points.csv").exists()
+    return form
+
+
+def test_a_list_csv_declared_nowhere_is_one_clear_error(tmp_path: Path) -> None:
+    form = _reader_only(tmp_path, lists_in_toml=False)
+    issue = _one(form.check(), "media file 'focal_points.csv' not found")
+    assert "no form here declares an entity list 'focal_points'" in issue.message
+    assert "[entity_lists.focal_points] in consult.toml" in issue.message
+    assert (issue.sheet, issue.row, issue.column) == ("survey", form.row_of("survey", "focal_point"), "type")
+
+
+def test_a_list_csv_needs_no_file_when_the_registration_form_declares_the_list(tmp_path: Path) -> None:
+    """The registration's entities sheet declares focal_points and its save_to columns are the CSV's
+    columns, so a choice filter on a property the list lacks is still caught."""
+    form = _reader_only(tmp_path, lists_in_toml=False)
+    shutil.copy(FORMS.forms_dir / "focal_point_registration.xlsx", form.dir)
+    assert form.check() == []
+    row = form.row_of("survey", "focal_point")
+    issue = _one(form.set("survey", row, "choice_filter", "email = ${email}").check(), "'email'")
+    assert "columns: __version, agency, full_name, label, name, phone, position, province, stakeholder_type" \
+        in issue.message
+    assert (issue.sheet, issue.row, issue.column) == ("survey", row, "choice_filter")
+
+
+def test_a_list_csv_needs_no_file_when_consult_toml_names_the_list(tmp_path: Path) -> None:
+    assert _reader_only(tmp_path, lists_in_toml=True).check() == []
+
+
+def test_the_forms_build_without_a_copy_of_the_list_csv(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["forms", "build", "--forms-dir", str(FORMS.forms_dir), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert not (FORMS.media_dir / "focal_points.csv").exists()
+    assert sorted(p.name for p in (out / "media").iterdir()) == ["provinces.csv"]
+    assert (out / "focal_point_update.xml").is_file()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -76,7 +77,7 @@ def deployed(central: CentralSession, built_forms: BuiltForms) -> tuple[int, lis
     project_id = resolve_project(central, PROJECT)
     forms = [BuiltForm.load(built_forms.out_dir, form_id) for form_id in FORM_IDS]
     first = deploy_forms(central, project_id, forms)
-    assert [d.action for d in first] == [DeployAction.CREATED] * 5
+    assert [d.action for d in first] == [DeployAction.CREATED] * len(FORM_IDS)
     return project_id, forms
 
 
@@ -86,8 +87,9 @@ def team_access(central: CentralSession, deployed):
     return ensure_teams(central, project_id, read_teams(REPO / "forms" / "teams.toml"))
 
 
-def engine_submission(enumerator, built_forms: BuiltForms, form_id: str, steps: list) -> bytes:
-    result = enumerator.fill(built_forms.xform(form_id), steps, media_dir=built_forms.media_dir)
+def engine_submission(enumerator, built_forms: BuiltForms, form_id: str, steps: list,
+                      media_dir: Path | None = None) -> bytes:
+    result = enumerator.fill(built_forms.xform(form_id), steps, media_dir=media_dir or built_forms.media_dir)
     assert result.payload_ok, result.violations
     return result.payload_xml.encode("utf-8")
 
@@ -160,14 +162,15 @@ def test_a_new_version_goes_through_draft_and_publish(central: CentralSession, s
                                                       built_forms: BuiltForms, tmp_path: Path) -> None:
     project_id = resolve_project(central, "Version test")
     form = BuiltForm.load(built_forms.out_dir, "workshop_evaluation")
-    assert deploy_forms(central, project_id, [form])[0].action is DeployAction.CREATED
+    registration = BuiltForm.load(built_forms.out_dir, "focal_point_registration")  # makes the list it reads
+    assert [d.action for d in deploy_forms(central, project_id, [form, registration])] == [DeployAction.CREATED] * 2
     version = str(int(form.schema.version) + 1)
     newer_xml = tmp_path / "workshop_evaluation.xml"
     newer_xml.write_bytes(form.xml.replace(f'version="{form.schema.version}"'.encode(),
                                            f'version="{version}"'.encode()))
     newer = BuiltForm(form.schema.model_copy(update={"version": version}), newer_xml, form.media_dir)
     result = deploy_forms(central, project_id, [newer])[0]
-    assert (result.action, result.attachments) == (DeployAction.UPDATED, ("provinces.csv",))
+    assert (result.action, result.attachments) == (DeployAction.UPDATED, ("focal_points.csv", "provinces.csv"))
     versions = central.json("GET", f"projects/{project_id}/forms/workshop_evaluation/versions")
     assert [v["version"] for v in versions] == [version, form.schema.version]
 
@@ -241,6 +244,7 @@ def province_interview(n_members: int, name: str) -> list:
         answer("/data/interview/location", "9.6025 105.9739 12.5 4.0"),
         answer("/data/respondent/province", "soc_trang"),
         answer("/data/respondent/agency", "dard"),
+        answer("/data/respondent/focal_point_listed", "no"),
         answer("/data/respondent/respondent_name", name),
         answer("/data/planning/cprgs_awareness", "well"),
         answer("/data/planning/mpi_2215_received", "yes"),
@@ -265,14 +269,20 @@ def province_interview(n_members: int, name: str) -> list:
 
 
 @pytest.fixture(scope="module")
-def submitted(central, deployed, team_access, enumerator, built_forms) -> list[str]:
-    """Three engine-made province interviews posted as ODK Collect posts them."""
+def submitted(central, deployed, team_access, enumerator, built_forms, tmp_path_factory) -> list[str]:
+    """Three engine-made province interviews posted as ODK Collect posts them, the form's
+    focal_points.csv as Central serves it."""
     project_id, _ = deployed
     token = team_access[0].token
+    media = tmp_path_factory.mktemp("phone-media")
+    shutil.copy(built_forms.media_dir / "provinces.csv", media)
+    (media / "focal_points.csv").write_bytes(central.request(
+        "GET", f"projects/{project_id}/forms/province_consultation/attachments/focal_points.csv").content)
     ids = []
     with collect_session(backoff=0.05) as session:
         for n, name in enumerate(["Nguyễn Thị Hoà", "Lê Văn Đức", "Thạch Thị Sa Ra"], start=1):
-            xml = engine_submission(enumerator, built_forms, "province_consultation", province_interview(n, name))
+            xml = engine_submission(enumerator, built_forms, "province_consultation", province_interview(n, name),
+                                    media)
             receipt = submit(session, central.settings.base_url, project_id, token, xml)
             assert receipt.status == 201 and "successful" in receipt.message
             ids.append(xml.split(b"<instanceID>")[1].split(b"</instanceID>")[0].decode())
@@ -398,9 +408,9 @@ def test_consult_deploy_and_teams_commands_are_idempotent(server: SandboxServer,
     runner = CliRunner(env=env)
     first = runner.invoke(app, ["deploy", "--build-dir", str(built_forms.out_dir)])
     assert first.exit_code == 0, first.output
-    assert first.output.count("created") == 5
+    assert first.output.count("created") == len(FORM_IDS)
     second = runner.invoke(app, ["deploy", "--build-dir", str(built_forms.out_dir)])
-    assert second.exit_code == 0 and second.output.count("unchanged") == 5
+    assert second.exit_code == 0 and second.output.count("unchanged") == len(FORM_IDS)
     teams = runner.invoke(app, ["teams", "--teams", str(REPO / "forms" / "teams.toml"), "--out",
                                 str(tmp_path / "teams")])
     assert teams.exit_code == 0, teams.output

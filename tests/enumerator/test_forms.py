@@ -1,4 +1,8 @@
-"""The five ISG forms filled by ODK's own engine: payload, relevance, constraints, choice filters.
+"""The ISG forms filled by ODK's own engine: payload, relevance, constraints, choice filters.
+
+The forms that pick a focal point read `focal_points.csv` as Central serves it: the session
+deploys the forms to a sandbox, the engine fills a registration (three members), the sandbox
+makes their entities, and the CSV the follow-up forms get from it is what the engine loads.
 
 Answers are written by field name (`say("respondent_name", ...)`) and resolved to refs
 through each form's FormSchema, so moving a question between groups does not break a
@@ -9,17 +13,23 @@ in the tables below, so a rule added to a form without a test fails the suite.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from pydantic import SecretStr
 
+from consult.central import CentralSession, CentralSettings, built_forms, deploy_forms, resolve_project
 from consult.forms import FormSchema
+from consult.sandbox import SandboxServer
 
 from .engine import EnumeratorEngine, EnumeratorError, FillResult, Step, answer
 
@@ -79,9 +89,9 @@ def without(says: list[Say], name: str, n: int | None = None) -> list[Say]:
 class Forms:
     """The built forms plus the engine: interviews are given as field-name answers."""
 
-    def __init__(self, built_forms, enumerator: EnumeratorEngine) -> None:
+    def __init__(self, built_forms, enumerator: EnumeratorEngine, media_dir: Path) -> None:
         self.built = built_forms
-        self.media_dir = built_forms.media_dir
+        self.media_dir = media_dir
         self.enumerator = enumerator
         self._schemas: dict[str, FormSchema] = {}
 
@@ -103,9 +113,77 @@ class Forms:
                                     media_dir=self.media_dir, language=name)
 
 
+REGISTERED = [("Trần Văn Đức", "dpi", "Trưởng phòng Kế hoạch", "+84913456780"),
+              ("Nguyễn Thị Hoà", "ppc", "Phó Chánh Văn phòng", "0793822345"),
+              ("Thạch Sô Phết", "other", "", "")]
+"""The Sóc Trăng team the engine registers: (name, agency, position, phone), the lead first."""
+
+
+@dataclass(frozen=True)
+class FocalPoint:
+    """A row of the focal_points.csv Central serves to the forms that read the list."""
+
+    uuid: str
+    label: str
+    properties: dict[str, str]
+
+
+def registration_of_the_team() -> list[Say]:
+    says = [say("consultation_date", "2004-07-05"), say("interview_mode", "in_person"),
+            say("province", "soc_trang"), say("decision_number", "512/QĐ-UBND"), say("decision_date", "2004-06-28"),
+            say("issued_by", "ppc"), say("member_count", str(len(REGISTERED)))]
+    for n, (name, agency, position, phone) in enumerate(REGISTERED, start=1):
+        says += [say("member_name", name, n), say("member_agency", agency, n), say("member_gender", "male", n),
+                 say("member_role", "lead" if n == 1 else "member", n)]
+        says += [say("member_agency_other", "Ban Dân tộc tỉnh", n)] if agency == "other" else []
+        says += [say("member_position", position, n)] if position else []
+        says += [say("member_phone", phone, n)] if phone else []
+    return says
+
+
 @pytest.fixture(scope="module")
-def forms(built_forms, enumerator) -> Forms:
-    return Forms(built_forms, enumerator)
+def served_media(built_forms, enumerator, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The forms' media as a phone gets them: provinces.csv, and focal_points.csv served by a sandbox
+    after the engine's registration made the team's entities."""
+    media = tmp_path_factory.mktemp("served-media")
+    shutil.copy(built_forms.media_dir / "provinces.csv", media)
+    filled = Forms(built_forms, enumerator, media)
+    result = filled.fill("focal_point_registration", registration_of_the_team())
+    assert result.payload_ok, result.violations
+    with SandboxServer(data_dir=tmp_path_factory.mktemp("served-sandbox"), admin_password="enumerator-media",
+                       worker_interval=0) as server:
+        settings = CentralSettings(url=server.url, username=server.admin_email, password=SecretStr("enumerator-media"),
+                                   project="Focal points", retries=1, backoff=0.01, timeout=30)
+        with CentralSession(settings) as central:
+            project_id = resolve_project(central, settings.project)
+            deploy_forms(central, project_id, built_forms_of(built_forms))
+            central.json("POST", f"projects/{project_id}/forms/focal_point_registration/submissions",
+                         data=result.payload_xml.encode("utf-8"), headers={"Content-Type": "application/xml"})
+            server.exhaust_worker()
+            served = central.request("GET", f"projects/{project_id}/forms/province_consultation/attachments/"
+                                            "focal_points.csv")
+    (media / "focal_points.csv").write_bytes(served.content)
+    return media
+
+
+def built_forms_of(built) -> list:
+    return built_forms(built.out_dir)
+
+
+def focal_points(media: Path) -> list[FocalPoint]:
+    with (media / "focal_points.csv").open(encoding="utf-8", newline="") as handle:
+        return [FocalPoint(row.pop("name"), row.pop("label"), row) for row in csv.DictReader(handle)]
+
+
+@pytest.fixture(scope="module")
+def registered(served_media: Path) -> dict[str, FocalPoint]:
+    """The registered focal points by full name."""
+    return {p.properties["full_name"]: p for p in focal_points(served_media)}
+
+
+@pytest.fixture(scope="module")
+def forms(built_forms, enumerator, served_media) -> Forms:
+    return Forms(built_forms, enumerator, served_media)
 
 
 # --- Complete valid interviews ----------------------------------------------------------------
@@ -118,6 +196,7 @@ def province_consultation(willing: bool = True) -> list[Say]:
         say("interview_mode", "in_person"),
         say("province", "soc_trang"),
         say("agency", "dard"),
+        say("focal_point_listed", "no"),
         say("respondent_name", "Nguyễn Thị Hoà"),
         say("position", "Phó Giám đốc Sở Nông nghiệp và Phát triển nông thôn"),
         say("gender", "female"),
@@ -166,6 +245,7 @@ def ministry_consultation() -> list[Say]:
         say("interview_mode", "in_person"),
         say("ministry", "mard"),
         say("department", "Vụ Kế hoạch"),
+        say("focal_point_listed", "no"),
         say("respondent_name", "Phạm Quốc Việt"),
         say("position", "Phó Vụ trưởng"),
         say("gender", "male"),
@@ -188,6 +268,7 @@ def donor_consultation() -> list[Say]:
         say("interview_mode", "in_person"),
         say("org_type", "bilateral"),
         say("organisation", "danida"),
+        say("focal_point_listed", "no"),
         say("respondent_name", "Đặng Minh Châu"),
         say("position", "Cán bộ chương trình"),
         say("gender", "female"),
@@ -241,6 +322,7 @@ def workshop_evaluation(will_apply: bool = True) -> list[Say]:
         say("workshop", "soc_trang_2004"),
         say("province", "tra_vinh"),
         say("agency", "dard"),
+        say("focal_point_listed", "no"),
         say("delegate_name", "Kim Thị Sa Rin"),
         say("gender", "female"),
         say("consultation_date", "2004-08-12"),
@@ -380,8 +462,10 @@ class ChoiceFilter:
         return f"{self.form}.{self.field}-{self.label}" if self.label else f"{self.form}.{self.field}"
 
 
-PC, MC, DC, FP, WE = ("province_consultation", "ministry_consultation", "donor_consultation",
-                      "focal_point_registration", "workshop_evaluation")
+PC, MC, DC, FP, WE, FU = ("province_consultation", "ministry_consultation", "donor_consultation",
+                          "focal_point_registration", "workshop_evaluation", "focal_point_update")
+PICKERS = (PC, MC, DC, WE)
+"""The forms that pick their respondent from focal_points.csv."""
 WILLING = [say("willing_to_join", "yes")]
 
 
@@ -436,18 +520,22 @@ RELEVANCE = [
     flip(WE, "agency_other", "agency", "other", "dpi"),
     flip(WE, "planned_actions", "will_apply", "yes", "no"),
     flip(WE, "barriers", "will_apply", "no", "yes"),
+    # the focal-point picker: only when the respondent is in the list
+    *(flip(form, "focal_point", "focal_point_listed", "yes", "no") for form in PICKERS),
 ]
 
 FUNDING = [say("support_types", ["funding"])]
 CONSTRAINTS = [
     *(
         case
-        for form in (PC, MC, DC, FP)
+        for form in (PC, MC, DC, FP, FU)
         for case in (
             Constraint(form, "consultation_date", FUTURE, "2004-09-15", "future"),
             Constraint(form, "consultation_date", "2002-12-31", "2003-01-01", "before-2003"),
         )
     ),
+    *(Constraint(FU, "phone", bad, good, label) for bad, good, label in (
+        ("0013456789", "0913456789", "leading-00"), ("0913 456 789", "+84913456789", "spaces"))),
     *(Constraint(form, "respondent_name", " H ", "Hoà", "two-letters-after-trimming")
       for form in (PC, MC, DC)),
     *(
@@ -645,7 +733,7 @@ def test_a_province_outside_the_pilots_cannot_be_registered(forms):
 
 def all_schemas(built_forms) -> list[FormSchema]:
     paths = sorted(built_forms.out_dir.glob("*.schema.json"))
-    assert len(paths) == 5, paths
+    assert len(paths) == 6, paths
     return [FormSchema.read(p) for p in paths]
 
 
@@ -676,9 +764,10 @@ def rule_inventory(built_forms) -> dict[str, Counter]:
 
 
 def test_every_rule_has_a_case(built_forms):
-    """Each rule of the five forms is exercised by a case above, and each case names a real rule."""
+    """Each rule of the forms is exercised by a case above, and each case names a real rule."""
     expected = set().union(*(rules(s) for s in all_schemas(built_forms)))
     tested = {(c.form, c.field, c.kind) for c in [*RELEVANCE, *CONSTRAINTS, *CHOICE_FILTERS]}
+    tested |= {(form, "focal_point", "choice_filter") for form in FOCAL_POINT_FILTERS}
     assert sorted(expected - tested) == [], "rules without a case"
     assert sorted(tested - expected) == [], "cases for rules the forms no longer have"
     for form_id, counts in rule_inventory(built_forms).items():
@@ -781,7 +870,94 @@ def provinces_field(schema: FormSchema) -> str:
 
 @pytest.mark.parametrize("form_id", FORMS_WITH_PROVINCES)
 def test_forms_load_with_shipped_media(forms, built_forms, form_id):
+    """The build ships provinces.csv; focal_points.csv comes from Central (the served media)."""
     schema = forms.schema(form_id)
     assert "provinces.csv" in schema.media
-    result = forms.enumerator.fill(built_forms.xform(form_id), [], media_dir=built_forms.media_dir)
+    assert sorted(p.name for p in built_forms.media_dir.iterdir()) == ["provinces.csv"]
+    result = forms.fill(form_id, [])
     assert result.options(forms.ref(form_id, provinces_field(schema)))
+
+
+# --- The focal-point list ---------------------------------------------------------------------
+
+FOCAL_POINT_FILTERS = {
+    PC: ([say("province", "soc_trang")], {"Trần Văn Đức", "Nguyễn Thị Hoà", "Thạch Sô Phết"}),
+    WE: ([say("workshop", "soc_trang_2004"), say("province", "tra_vinh")], set()),
+    MC: ([], set()),
+    DC: ([], set()),
+}
+"""Form → (setup, names offered): Sóc Trăng's registered team, nobody of Trà Vinh, no ministry or donor yet."""
+
+
+def test_the_served_list_holds_the_registered_team_with_the_contract_properties(registered):
+    assert set(registered) == {name for name, *_ in REGISTERED}
+    duc, hoa, phet = (registered[name] for name, *_ in REGISTERED)
+    assert duc.label == "Trần Văn Đức – Sở Kế hoạch và Đầu tư – Sóc Trăng"
+    assert phet.label == "Thạch Sô Phết – Ban Dân tộc tỉnh – Sóc Trăng", "an 'other' agency is the typed name"
+    assert hoa.properties == {"__version": "1", "full_name": "Nguyễn Thị Hoà", "province": "soc_trang",
+                              "stakeholder_type": "province", "agency": "ppc", "position": "Phó Chánh Văn phòng",
+                              "phone": "0793822345"} | {k: v for k, v in hoa.properties.items()
+                                                        if k not in ("__version", "full_name", "province",
+                                                                     "stakeholder_type", "agency", "position",
+                                                                     "phone")}
+    assert phet.properties["agency"] == "Ban Dân tộc tỉnh" and phet.properties["phone"] == ""
+    assert not {"gender", "email", "member_gender", "member_email"} & set(hoa.properties), "kept off the phones"
+
+
+@pytest.mark.parametrize("form_id", FOCAL_POINT_FILTERS)
+def test_the_picker_offers_the_focal_points_of_the_province_or_stakeholder_type(forms, registered, form_id):
+    setup, names = FOCAL_POINT_FILTERS[form_id]
+    result = forms.fill(form_id, [*setup, say("focal_point_listed", "yes")])
+    assert set(result.options(forms.ref(form_id, "focal_point"))) == {registered[n].uuid for n in names}
+
+
+def test_a_listed_respondent_is_taken_from_the_list_and_registers_nobody(forms, registered):
+    hoa = registered["Nguyễn Thị Hoà"]
+    says = [*without(without(without(province_consultation(), "respondent_name"), "position"), "phone")]
+    says = replaced(says, "focal_point_listed", "yes")
+    says.insert(next(i for i, s in enumerate(says) if s.name == "focal_point_listed") + 1, say("focal_point", hoa.uuid))
+    _, root = submitted(forms, PC, says)
+    respondent = root.find("respondent")
+    assert (respondent.findtext("focal_point"), respondent.findtext("respondent_name"),
+            respondent.findtext("position"), respondent.findtext("phone")) == (
+        hoa.uuid, "Nguyễn Thị Hoà", "Phó Chánh Văn phòng", "0793822345")
+    assert root.find("meta/entity").get("create") == "false"
+
+
+@pytest.mark.parametrize(("form_id", "label"), [
+    (PC, "Nguyễn Thị Hoà – Sở Nông nghiệp và PTNT – Sóc Trăng"),
+    (MC, "Phạm Quốc Việt – Vụ Kế hoạch – Bộ Nông nghiệp và PTNT"),
+    (DC, "Đặng Minh Châu – Nhà tài trợ song phương – Danida (Đan Mạch)"),
+    (WE, "Kim Thị Sa Rin – Sở Nông nghiệp và PTNT – Trà Vinh"),
+])
+def test_a_respondent_not_in_the_list_is_registered_as_a_new_focal_point(forms, form_id, label):
+    interview = next(says for f, says in INTERVIEWS.values() if f == form_id)
+    _, root = submitted(forms, form_id, interview)
+    entity = root.find("meta/entity")
+    assert (entity.get("dataset"), entity.get("create"), entity.findtext("label")) == ("focal_points", "true", label)
+    assert re.fullmatch(r"[0-9a-f-]{36}", entity.get("id"))
+    group = root.find("respondent") if form_id != WE else root.find("delegate")
+    assert group.findtext("stakeholder_type") == ("ministry" if form_id == MC else "donor" if form_id == DC
+                                                  else "province")
+
+
+def test_an_anonymous_delegate_registers_nobody(forms):
+    says = without(workshop_evaluation(), "delegate_name")
+    _, root = submitted(forms, WE, says)
+    assert root.find("meta/entity").get("create") == "false"
+
+
+def test_the_update_form_prefills_the_current_values_and_updates_only_what_changed(forms, registered):
+    duc = registered["Trần Văn Đức"]
+    opening = [say("consultation_date", "2004-10-01"), say("interview_mode", "phone"), say("focal_point", duc.uuid)]
+    unchanged = forms.fill(FU, opening)
+    assert [unchanged.value(forms.ref(FU, n)) for n in ("agency", "position", "phone")] == [
+        "dpi", "Trưởng phòng Kế hoạch", "+84913456780"]
+    entity = ET.fromstring(unchanged.payload_xml).find("meta/entity")
+    assert (entity.get("id"), entity.get("update"), entity.get("baseVersion")) == (duc.uuid, "false", "1")
+    _, root = submitted(forms, FU, [*opening, say("phone", "0913000111")])
+    entity = root.find("meta/entity")
+    assert (entity.get("dataset"), entity.get("id"), entity.get("update"), entity.get("baseVersion")) == (
+        "focal_points", duc.uuid, "true", "1")
+    assert root.findtext("changes/phone") == "0913000111" and root.findtext("changes/position") == duc.properties[
+        "position"]

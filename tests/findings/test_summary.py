@@ -69,7 +69,8 @@ def test_isg_findings_come_first_then_a_section_per_foreign_form(findings: Findi
     keys = [s.key for s in findings.sections]
     assert keys[:8] == ["coverage", "commitment", "priorities", "constraints", "donors", "planning",
                         "workshops", "quality"], "ISG's findings are all there"
-    assert keys[8:] == ["form-khao_sat_ho", "form-training_feedback", "unsummarised"]
+    assert keys[8:] == ["form-focal_point_update", "form-khao_sat_ho", "form-training_feedback", "unsummarised"], \
+        "every other form gets an automatic section, ISG's update form among them"
     assert findings.table("workshop_delegates").rows()[0][1] == 29, "ISG's figures are computed, not zero"
     assert findings.title.startswith(("Đầu mối", "Provincial policy-dialogue"))
     named = [(u.form_id, "consult forms build" in u.reason) for u in findings.unsummarised]
@@ -79,7 +80,7 @@ def test_isg_findings_come_first_then_a_section_per_foreign_form(findings: Findi
 
 
 def test_isg_forms_need_the_isg_profile(schemas: dict[str, FormSchema], foreign_forms: ForeignForms) -> None:
-    assert set(isg_forms(schemas)) == set(schemas)
+    assert set(isg_forms(schemas)) == set(schemas) - {"focal_point_update"}, "ISG's sections read the five"
     plain = {form_id: s.model_copy(update={"profile": "odk"}) for form_id, s in schemas.items()}
     assert isg_forms(plain) == {}, "without the ISG profile, ISG's forms get the automatic section"
     foreign_isg = {f: s.model_copy(update={"profile": "isg"}) for f, s in foreign_forms.schemas.items()}
@@ -153,7 +154,7 @@ def test_workbook_has_a_sheet_per_foreign_form_with_inert_text(findings: Finding
     names = book.sheetnames
     assert any(n.endswith("training_feedback") for n in names)
     assert any(n.endswith("khao_sat_ho") for n in names)
-    assert len(names) == 1 + len([t for s in findings.sections if s.sheet is None for t in s.tables]) + 2
+    assert len(names) == 1 + len([t for s in findings.sections if s.sheet is None for t in s.tables]) + 3  # and focal_point_update
     sheet = book[next(n for n in names if n.endswith("training_feedback"))]
     cells = {c.value: c for row in sheet.iter_rows() for c in row if c.value is not None}
     assert cells[FORMULA].data_type == "s" and cells[FORMULA].quotePrefix

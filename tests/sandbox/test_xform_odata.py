@@ -407,7 +407,7 @@ def test_project_form_with_groups_and_repeat(built_forms):
     defn = XFormDefinition.parse(built_forms.xform("province_consultation").read_bytes())
     assert defn.form_id == "province_consultation" and defn.well_formed
     assert defn.tables == ["Submissions", "Submissions.members"]
-    assert [m.name for m in defn.media] == ["provinces.csv"]  # select_one_from_file
+    assert [m.name for m in defn.media] == ["provinces.csv", "focal_points.csv"]  # select_one_from_file
     assert defn.field("/interview/location").type == "geopoint"
     assert defn.field("/priorities/priority_topics").select_multiple
     assert "Submissions.members" in metadata_edmx(defn)
@@ -457,7 +457,8 @@ def test_project_form_with_groups_and_repeat(built_forms):
     assert root["member_count"] == 2 and root["lead_count"] == "1"  # lead_count is a string calculate
     assert root["priorities"]["priority_topics"] == "climate_change value_chains"
     assert root["commitment"]["staff_days"] == 12 and root["commitment"]["budget_mvnd"] == 250.5
-    assert root["meta"] == {"instanceID": instance_id, "instanceName": "thai_nguyen – dard – Nguyễn Văn A & B"}
+    assert root["meta"] == {"instanceID": instance_id, "instanceName": "thai_nguyen – dard – Nguyễn Văn A & B",
+                            "entity": {"label": None}}  # the form registers a respondent not in focal_points
     assert "not_in_the_form" not in root and root["__system"] == system
     assert root["members@odata.navigationLink"] == "Submissions('uuid%3A1b4e28ba-2fa1-41d2-883f-0016d3cca427')/members"
 

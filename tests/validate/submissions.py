@@ -15,7 +15,7 @@ from consult.forms import FormSchema
 VALID: dict[str, dict[str, Any]] = {
     "province_consultation": {
         "consultation_date": "2004-03-15", "interview_mode": "in_person", "province": "tra_vinh",
-        "agency": "dard", "respondent_name": "Nguyễn Văn Thành", "phone": "0913456789",
+        "agency": "dard", "respondent_name": "Nguyễn Văn Thành", "focal_point_listed": "no", "phone": "0913456789",
         "email": "thanh@dard.gov.vn", "cprgs_awareness": "heard", "mpi_2215_received": "yes",
         "mpi_2215_used": "partly", "interest_level": "4", "willing_to_join": "yes", "member_count": 2,
         "priority_topics": "cprgs_ard results_based_planning", "preferred_activities": "dialogue_meetings",
@@ -23,14 +23,14 @@ VALID: dict[str, dict[str, Any]] = {
     },
     "ministry_consultation": {
         "consultation_date": "2004-04-02", "interview_mode": "in_person", "ministry": "mpi",
-        "department": "Vụ Kinh tế Nông nghiệp", "respondent_name": "Trần Thị Hoa",
+        "department": "Vụ Kinh tế Nông nghiệp", "respondent_name": "Trần Thị Hoa", "focal_point_listed": "no",
         "coordination_roles": "planning_guidance monitoring", "interest_level": "5",
         "willing_to_support": "yes", "provincial_feedback_use": "sometimes", "priority_topics": "cprgs_ard",
         "contributions": "expertise",
     },
     "donor_consultation": {
         "consultation_date": "2004-05-12", "interview_mode": "in_person", "org_type": "multilateral",
-        "organisation": "undp", "respondent_name": "Jane Smith", "active_provinces": "tra_vinh soc_trang",
+        "organisation": "undp", "respondent_name": "Jane Smith", "focal_point_listed": "no", "active_provinces": "tra_vinh soc_trang",
         "ard_portfolio_musd": 120.0, "cprgs_alignment": "largely", "interest_level": "4",
         "support_types": "funding technical_assistance", "indicative_budget_kusd": 250.0,
         "priority_topics": "cprgs_ard rural_credit",
@@ -41,7 +41,7 @@ VALID: dict[str, dict[str, Any]] = {
         "member_count": 2,
     },
     "workshop_evaluation": {
-        "workshop": "soc_trang_2004", "province": "an_giang", "agency": "dpi",
+        "workshop": "soc_trang_2004", "province": "an_giang", "agency": "dpi", "focal_point_listed": "no",
         "consultation_date": "2004-08-11", "interview_mode": "workshop", "cprgs_before": "2",
         "cprgs_after": "4", "results_before": "2",
         "results_after": "4", "session_cprgs": "5", "session_mpi_2215": "4", "session_results": "4",

@@ -39,7 +39,7 @@ def test_a_static_choice_filter_narrows_the_choices(schemas: dict[str, FormSchem
 
 def test_budget_rule_replaces_the_budget_required_check(schemas: dict[str, FormSchema]) -> None:
     inventory = rule_inventory(schemas["donor_consultation"])
-    assert inventory["budget_matches_funding"] == 1 and inventory["required_if_relevant"] == 1  # project_name
+    assert inventory["budget_matches_funding"] == 1 and inventory["required_if_relevant"] == 2  # project_name, focal_point
 
 
 def test_duplicate_rules_say_which_columns_to_fetch(schemas: dict[str, FormSchema]) -> None:

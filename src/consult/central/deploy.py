@@ -249,8 +249,11 @@ class EntityPlan:
         return cls(declared, lists, settings)
 
     def ordered(self, forms: list[BuiltForm]) -> list[BuiltForm]:
-        """Creating forms, then updating forms, then the forms that only read lists (stable)."""
+        """Creating forms, then updating forms, then the forms that only read lists (stable). A form
+        that creates into a list it also reads (a consultation registering a respondent missing from
+        the list) goes after the forms that only create, so the list exists when its draft is made."""
         def rank(form: BuiltForm) -> int:
             entities = self.forms[form.schema.form_id]
-            return 0 if entities.creates else 1 if entities.updates else 2
+            reads_own = any(f"{name}.csv" in entities.csv_files for name in entities.creates)
+            return (1 if reads_own else 0) if entities.creates else 2 if entities.updates else 3
         return sorted(forms, key=rank)

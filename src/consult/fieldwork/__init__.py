@@ -3,7 +3,8 @@
 The demo, the sync tests and the benchmarks need submissions that look like the ISG Office's
 2003–2004 consultations: provinces (the five pilots above all), ministries and donors
 consulted over a year, the pilot provinces' focal-point registrations, and the 29 + 19
-delegates of the August 2004 workshops. Everything is drawn from the FormSchemas' own choice
+delegates of the August 2004 workshops, each registration's members becoming focal points that
+later interviews pick from the list (`focal_points`). Everything is drawn from the FormSchemas' own choice
 lists and obeys each form's required, relevance, constraint and choice-filter rules, except
 about 5 % of interviews spoiled on purpose, each labelled with the rule that must catch it
 (`EXPECTED_RULE`). The same seed gives the same bytes.
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping
 
 from consult.forms.schema import FormSchema
 
+from .focal_points import link_focal_points
 from .interview import Draft, Interview, SubmissionShape
 from .kit import FormKit
 from .mistakes import EXPECTED_RULE, MISTAKES, deliberate_mistakes
@@ -60,15 +62,18 @@ RNG stream, so a form's answers depend only on the seed and its count."""
 
 def fieldwork(schemas: Mapping[str, FormSchema], seed: int = 2004, scale: float = 1.0,
               mistake_rate: float = 0.05) -> list[Interview]:
-    """The interviews of every form in `schemas` (of the five known), in the order they are sent.
+    """The interviews of every form in `schemas` (of the five known, and focal_point_update's few
+    after them), in the order they are sent.
 
     `scale` multiplies the province, ministry and donor consultations (60, 25, 30 at 1.0);
     `mistake_rate` is the share spoiled on purpose, rounded up, every kind in turn.
     """
-    kits = {form_id: FormKit(schemas[form_id], seed) for form_id in FORMS if form_id in schemas}
-    drafts = [draft for form_id, kit in kits.items()
+    kits = {form_id: FormKit(schemas[form_id], seed) for form_id in (*FORMS, "focal_point_update")
+            if form_id in schemas}
+    drafts = [draft for form_id, kit in kits.items() if form_id in FORMS
               for draft in FORMS[form_id](kit, round(CONSULTATIONS.get(form_id, 0) * scale))]
     drafts += deliberate_mistakes(drafts, kits, random.Random(f"{seed}:mistakes"), mistake_rate)
+    drafts += link_focal_points(drafts, kits, random.Random(f"{seed}:focal_points"))
     return _sent(drafts, kits)
 
 
@@ -79,6 +84,7 @@ def province_interviews(schema: FormSchema, n: int, seed: int = 2004,
     kits = {schema.form_id: FormKit(schema, seed)}
     drafts = _provinces(kits[schema.form_id], n)
     drafts += deliberate_mistakes(drafts, kits, random.Random(f"{seed}:mistakes"), mistake_rate)
+    link_focal_points(drafts, kits, random.Random(f"{seed}:focal_points"))
     return _sent(drafts, kits)
 
 

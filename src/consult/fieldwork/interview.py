@@ -35,6 +35,27 @@ class Interview:
     """File name (as the XML names it) → content, sent with the submission."""
 
 
+@dataclass(frozen=True)
+class Entity:
+    """The `<meta><entity>` a form's entities sheet makes Collect write (entity spec 2025.1.0)."""
+
+    dataset: str
+    id: str
+    label: str
+    create: str
+    """The `create` attribute as the phone writes it: "1" when always, "true"/"false" from a create_if."""
+    update: str | None = None
+    """`update` of a form with update_if ("true"/"false"); such an entity has no label and a `baseVersion`."""
+    base_version: str = ""
+
+    def xml(self) -> str:
+        if self.update is not None:
+            return (f"<entity dataset={quoteattr(self.dataset)} update={quoteattr(self.update)} "
+                    f'baseVersion={quoteattr(self.base_version)} trunkVersion="" branchId="" id={quoteattr(self.id)}/>')
+        return (f"<entity dataset={quoteattr(self.dataset)} create={quoteattr(self.create)} id={quoteattr(self.id)}>"
+                f"<label>{escape(self.label)}</label></entity>")
+
+
 @dataclass
 class Draft:
     """An interview being filled in: answers as ODK writes them, before they become XML."""
@@ -48,6 +69,10 @@ class Draft:
     """Repeat name → one answers dict per entry."""
     attachments: dict[str, bytes] = field(default_factory=dict)
     mistake: str | None = None
+    entity: Entity | None = None
+    """The entity the submission declares at its root (a consultation registering its respondent)."""
+    entry_entities: dict[str, list[Entity]] = field(default_factory=dict)
+    """Repeat name → the entity each entry declares (a registration's members), as `entries`."""
     original: bool = False
     """Another interview repeats this one on purpose (`duplicate_interview`): keep it correct."""
 
@@ -94,17 +119,21 @@ class SubmissionShape:
         Written as text rather than through ElementTree's serialiser, which is pure Python and
         would make the benchmarks' generator the bottleneck; `escape` is what it applies."""
         parts = ["<?xml version='1.0' encoding='UTF-8'?>\n", self._open_root]
-        self._fill(parts, self._root, draft.answers, draft)
+        self._fill(parts, self._root, draft.answers, draft, draft.entity)
         parts.append(f"</{self._root.name}>")
         return "".join(parts).encode("utf-8")
 
-    def _fill(self, parts: list[str], node: _Node, answers: dict[str, str], draft: Draft) -> None:
+    def _fill(self, parts: list[str], node: _Node, answers: dict[str, str], draft: Draft,
+              entity: Entity | None) -> None:
         for child in node.children.values():
             if child.repeat:
-                for entry in draft.entries.get(child.repeat, []):
+                entities = draft.entry_entities.get(child.repeat, [])
+                for i, entry in enumerate(draft.entries.get(child.repeat, [])):
                     parts.append(f"<{child.name}>")
-                    self._fill(parts, child, entry, draft)
+                    self._fill(parts, child, entry, draft, entities[i] if i < len(entities) else None)
                     parts.append(f"</{child.name}>")
+            elif child.question is not None and child.question.kind == "entity" and entity is not None:
+                parts.append(entity.xml())
             elif child.question is not None and not child.children:
                 value = answers.get(child.question.name)
                 if value is None and child.question.calculation:
@@ -112,7 +141,7 @@ class SubmissionShape:
                 parts.append(f"<{child.name}>{escape(value)}</{child.name}>" if value else f"<{child.name}/>")
             else:
                 parts.append(f"<{child.name}>")
-                self._fill(parts, child, answers, draft)
+                self._fill(parts, child, answers, draft, entity)
                 parts.append(f"</{child.name}>")
 
 

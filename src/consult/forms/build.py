@@ -19,6 +19,7 @@ from consult.forms.lint import (
     check_form,
     external_itemsets,
 )
+from consult.forms.entity_lists import DeclaredLists
 from consult.forms.media import EXTERNAL_ITEMSETS
 from consult.forms.profiles import FormProfiles
 from consult.forms.schema import FormSchema
@@ -67,9 +68,11 @@ def check_forms(paths: list[Path], media_dir: Path, out_dir: Path | None = None,
     previous = previous_builds(out_dir) if out_dir else {}
     load_converters()
     profiles = FormProfiles.read(media_dir.parent)
+    lists = DeclaredLists.read(media_dir.parent, paths)
     override = Profile(profile) if profile is not None else None
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(lambda p: check_form(p, media_dir, previous.get(p.name), override, profiles), paths))
+        return list(pool.map(lambda p: check_form(p, media_dir, previous.get(p.name), override, profiles, lists),
+                             paths))
 
 
 def write_build(report: FormReport, media_dir: Path, out_dir: Path,

@@ -27,6 +27,7 @@ from consult.forms.schema import FormSchema, odata_name
 from consult.forms.xlsform import CompiledForm, compile_xlsform, language_code
 
 if TYPE_CHECKING:
+    from consult.forms.entity_lists import DeclaredLists
     from consult.forms.profiles import FormProfiles
 
 LANGUAGES = ("Tiếng Việt (vi)", "English (en)")
@@ -285,8 +286,9 @@ class QuestionType:
 
 
 class _Checker:
-    def __init__(self, path: Path, media_dir: Path, profile: Profile):
+    def __init__(self, path: Path, media_dir: Path, profile: Profile, entity_lists: DeclaredLists):
         self.path, self.media_dir, self.profile = path, media_dir, profile
+        self.entity_lists = entity_lists
         self.isg = profile is Profile.ISG
         self.file = str(path)
         self.issues: list[FormIssue] = []
@@ -424,7 +426,7 @@ class _Checker:
         A missing file is reported once, where the XForm's media are checked."""
         path = self.media_dir / filename
         if not filename.lower().endswith(".csv") or not path.is_file():
-            return None
+            return self.entity_lists.columns(filename)
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
             columns = set(reader.fieldnames or [])
@@ -537,9 +539,13 @@ class _Checker:
         for name in referenced_media(compiled.xform):
             if name == EXTERNAL_ITEMSETS and "external_choices" in sheets:
                 continue  # the build writes it from the external_choices sheet, as pyxform's xls2xform does
-            if not (self.media_dir / name).is_file():
+            if not (self.media_dir / name).is_file() and not self.entity_lists.declares(name):
                 sheet, row, column = _locate_media(name, sheets)
-                self.error(f"media file '{name}' not found in {self.media_dir}", sheet, row, column)
+                hint = ""
+                if name.lower().endswith(".csv"):
+                    hint = (f", and no form here declares an entity list '{name[:-4]}': add the file, or declare "
+                            f"the list in a form's entities sheet or under [entity_lists.{name[:-4]}] in consult.toml")
+                self.error(f"media file '{name}' not found in {self.media_dir}{hint}", sheet, row, column)
 
     # -- pyxform and ODK Validate
     def compile(self, sheets: dict[str, Sheet], names: dict[str, int]) -> CompiledForm | None:
@@ -658,11 +664,13 @@ def form_id_of(path: Path, sheets: dict[str, Sheet]) -> str:
 
 
 def check_form(path: Path, media_dir: Path, previous: FormSchema | None = None,
-               profile: Profile | str | None = None, profiles: FormProfiles | None = None) -> FormReport:
+               profile: Profile | str | None = None, profiles: FormProfiles | None = None,
+               entity_lists: DeclaredLists | None = None) -> FormReport:
     """Everything we know how to check about one XLSForm, then the conversion itself.
 
     The form follows `profile` if given, else the one `profiles` (by default the `consult.toml`
-    of the forms folder, media_dir's parent) gives it."""
+    of the forms folder, media_dir's parent) gives it. A `<list>.csv` it reads needs no media
+    file when `entity_lists` (by default: what the forms folder declares) has that list."""
     report = FormReport(path=path)
     try:
         sheets = read_sheets(path)
@@ -678,7 +686,11 @@ def check_form(path: Path, media_dir: Path, previous: FormSchema | None = None,
             report.issues.append(FormIssue(str(path), str(exc)))
             return report
         profile = profiles.profile_of(path, form_id_of(path, sheets))
-    checker = _Checker(path, media_dir, Profile(profile))
+    if entity_lists is None:
+        from consult.forms.entity_lists import DeclaredLists
+
+        entity_lists = DeclaredLists.read(media_dir.parent, [path])
+    checker = _Checker(path, media_dir, Profile(profile), entity_lists)
     report.profile, report.issues = checker.profile, checker.issues
     survey = sheets.get("survey")
     if survey is None:

@@ -8,7 +8,7 @@
 - one organisation is consulted once per date (`duplicate_interview`): a province agency,
   a ministry department, a donor organisation; an 'other' answer stands for the
   organisation its specify text names;
-- every date of the five forms lies in the consultation period, 2003-01-01 to the day of
+- every date of the five forms and of focal_point_update lies in the consultation period, 2003-01-01 to the day of
   the check (`consultation_period`).
 
 A form with profile `isg` that is not listed here (the next round's form, before someone
@@ -51,4 +51,5 @@ PROFILE = Profile("isg", {
         duplicates=interview(KeyPart("organisation", "organisation_other"), KeyPart("consultation_date"))),
     "focal_point_registration": FormRules(rules=TEAM, period=PERIOD),
     "workshop_evaluation": FormRules(period=PERIOD),
+    "focal_point_update": FormRules(period=PERIOD),
 })
