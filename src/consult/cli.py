@@ -303,6 +303,7 @@ def sync(
         finally:
             mark(reports)
     console.print(_sync_table(summaries))
+    _print_entity_lists(_last_run_entity_lists(db))
     if (reports / "validation" / "index.html").is_file():
         console.print(f"Data Docs: [bold]{escape(str((reports / 'validation' / 'index.html').resolve()))}[/bold]",
                       soft_wrap=True)
@@ -653,15 +654,49 @@ def entities_sync(
             summaries = sync_entity_lists(central, engine, project_id, list_names)
     finally:
         engine.dispose()
-    table = Table(title="entity lists")
-    for column in ("list", "new", "updated", "deleted", "restored", "conflicts", "errors"):
-        table.add_column(column, justify="left" if column == "list" else "right")
-    for s in summaries:
-        table.add_row(s.list_name, *map(str, (s.new, s.updated, s.deleted, s.restored, s.conflicts, len(s.errors))))
-    console.print(table)
+    _print_entity_lists([(s.list_name, s.new, s.updated, s.deleted, s.restored, s.conflicts, len(s.errors))
+                         for s in summaries])
     for s in summaries:
         for error in s.errors:
             errors.print(f"[yellow]{s.list_name}: no entity from {escape(str(error))}", soft_wrap=True)
+
+
+def _print_entity_lists(rows: list[tuple[str, int, int, int, int, int, int]]) -> None:
+    """The entity lists' counts, and what to do about open conflicts: only a person can say which
+    offline update of a focal point was right."""
+    if not rows:
+        return
+    table = Table(title="entity lists")
+    for column in ("list", "new", "updated", "deleted", "restored", "conflicts", "errors"):
+        table.add_column(column, justify="left" if column == "list" else "right")
+    for row in rows:
+        table.add_row(row[0], *map(str, row[1:]))
+    console.print(table)
+    for name, *_, conflicts, _errors in rows:
+        if conflicts:
+            errors.print(f"[yellow]{name}: {conflicts} entit{'y' if conflicts == 1 else 'ies'} in conflict (updated "
+                         f"offline from an old version): check and resolve in Central, Entities → {name}",
+                         soft_wrap=True)
+
+
+def _last_run_entity_lists(db: str | None) -> list[tuple[str, int, int, int, int, int, int]]:
+    """The entity lists the run just recorded in `sync_runs` (the flow may have run in a Prefect worker)."""
+    import json
+
+    from sqlalchemy import select
+
+    from consult.warehouse.database import create_engine_for, database_url
+    from consult.warehouse.tables import sync_runs
+
+    engine = create_engine_for(database_url(db))
+    try:
+        with engine.connect() as conn:
+            summary = conn.execute(select(sync_runs.c.summary).order_by(sync_runs.c.id.desc()).limit(1)).scalar()
+    finally:
+        engine.dispose()
+    lists = json.loads(summary).get("entity_lists", []) if summary else []
+    return [(e["list"], e["new"], e["updated"], e["deleted"], e["restored"], e["conflicts"], e["entity_errors"])
+            for e in lists]
 
 
 if __name__ == "__main__":
