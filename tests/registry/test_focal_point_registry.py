@@ -30,7 +30,15 @@ from consult.warehouse.database import create_engine_for
 
 from ..conftest import BuiltForms
 from ..enumerator.engine import EnumeratorEngine
-from ..enumerator.test_forms import Forms, Say, ministry_consultation, province_consultation, replaced, say, without
+from ..enumerator.test_forms import (
+    Forms,
+    Say,
+    ministry_consultation,
+    province_consultation,
+    replaced,
+    say,
+    without,
+)
 
 HERE = Path(__file__).resolve().parent
 CONTACTS = HERE / "focal_points_contacts.xlsx"
