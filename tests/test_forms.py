@@ -131,6 +131,8 @@ def test_the_forms_fill_and_read_the_focal_points_list_as_the_contract_says(buil
     update = declared["focal_point_update"]
     assert (update.creates, update.updates) == (frozenset(), {"focal_points"})
     assert update.saves["focal_points"] == {"agency", "position", "phone"}
+    assert {f.name: f.entity_property for f in schemas["focal_point_update"].fields if f.entity_property} == {
+        "agency": "agency", "position": "position", "phone": "phone"}, "the schema knows what is saved to the list"
     for form_id, choice_filter in PICKERS.items():
         entities, schema = declared[form_id], schemas[form_id]
         assert entities.creates == {"focal_points"} and "focal_points.csv" in entities.csv_files, form_id

@@ -522,8 +522,13 @@ def test_every_table_is_checked(findings: Findings) -> None:
     automatic section every other form gets (its tables are checked with the foreign forms')."""
     update = [t for t in findings.tables if t.key.startswith("form-focal_point_update-")]
     assert [t.key for t in findings.tables if t not in update] == list(EXPECTED)
-    assert [t.key for t in update] == [f"form-focal_point_update-{n}" for n in range(1, 8)]
+    assert [t.key for t in update] == [f"form-focal_point_update-{n}" for n in range(1, 7)]
     assert update[0].frame["received"].tolist() == [6]
+    (texts,) = [t for t in update if "distinct" in t.frame]
+    assert texts.frame["answers"].tolist()[:3] == [6, 4, 5], "agency, position, phone: counted (then the notes)"
+    phones = {c for t in update for c in t.frame.astype(str).to_numpy().ravel() if c.lstrip("+").isdigit()
+              and len(c.lstrip("+")) >= 9}
+    assert phones == set(), "answers saved to the focal_points list are never quoted (no verbatim table)"
 
 
 @pytest.mark.parametrize("key", list(EXPECTED))

@@ -2,11 +2,12 @@
 
 ISG's findings know ISG's five forms; every other form in the database gets this section instead
 of nothing: counts and shares of each choice, min/median/max and a histogram for numbers, dates by
-week, free-text counts with a few verbatim answers, locations with coordinates, and repeat entries
-per submission. Only valid, live submissions are counted. Each figure is one SQL aggregate (or one
-column read) on one table of one form, joined to `submissions` for the valid-and-live filter, so a
-form of any size is summarised without loading it whole. Tables and columns come from the layout
-the warehouse writes (`FormLayout.of`), never from field names.
+week, free-text counts with a few verbatim answers (never those saved to an entity list: contacts
+of a registry), locations with coordinates, and repeat entries per submission. Only valid, live
+submissions are counted. Each figure is one SQL aggregate (or one column read) on one table of one
+form, joined to `submissions` for the valid-and-live filter, so a form of any size is summarised
+without loading it whole. Tables and columns come from the layout the warehouse writes
+(`FormLayout.of`), never from field names.
 """
 
 from __future__ import annotations
@@ -328,6 +329,8 @@ class FormSummary:
         column = table.c[question.field.column]
         counting = self._valid(table, func.count(column), func.count(distinct(column)))
         answered, different = self.conn.execute(counting).one()
+        if question.field.entity_property:
+            return {"question": question.title, "answers": int(answered), "distinct": int(different)}
         top = (self._valid(table, column, func.count().label("times")).where(column.is_not(None))
                .group_by(column).order_by(desc("times"), column).limit(VERBATIM))
         quotes += [{"question": question.title, "answer": _quote(value), "times": int(n)}

@@ -339,9 +339,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "summary.text": ("Câu hỏi trả lời tự do", "Free-text questions"),
     "summary.verbatim": ("Một số câu trả lời nguyên văn", "Some verbatim answers"),
     "summary.verbatim.note": ("Tối đa {n} câu trả lời khác nhau cho mỗi câu hỏi, thường gặp nhất trước; "
-                              "câu trả lời dài hơn {cut} ký tự được cắt bớt.",
+                              "câu trả lời dài hơn {cut} ký tự được cắt bớt. Câu trả lời lưu vào danh sách thực thể "
+                              "(thông tin liên hệ trong sổ đăng ký) chỉ được đếm, không trích dẫn.",
                               "At most {n} distinct answers per question, most frequent first; "
-                              "answers longer than {cut} characters are cut."),
+                              "answers longer than {cut} characters are cut. Answers saved to an entity list "
+                              "(contacts of a registry) are counted, never quoted."),
     "summary.locations": ("Câu hỏi vị trí", "Location questions"),
     "summary.other": ("Câu hỏi khác (giờ, tệp đính kèm)", "Other questions (times, files)"),
     "summary.per_entry": ("Tính theo từng mục của nhóm lặp “{repeat}”.",

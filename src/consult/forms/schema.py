@@ -108,6 +108,9 @@ class Field(BaseModel):
     appearance: str | None = None
     metadata: bool = False
     """Filled by the device (start, end, instanceID...), never by the enumerator."""
+    entity_property: str | None = None
+    """The entity-list property this answer is saved to (`save_to`): a record about a person or a
+    thing kept in the list, which reports count but do not quote."""
     choice_table: str | None = None
     """For a select_multiple: the key of its choices table in the layout (one row per chosen option)."""
 

@@ -280,6 +280,7 @@ def schema_from_pyxform(data: dict, source: str, xform: str, media_dir: Path) ->
                 calculation=bind.get("calculate") or None,
                 appearance=(child.get("control") or {}).get("appearance"),
                 metadata=kind in METADATA_KINDS or group_path[:1] == ["meta"],
+                entity_property=bind.get("entities:saveto") or None,
             ))
 
     walk(data, f"/{root}", ROOT_TABLE, [], [], None, [])
