@@ -128,11 +128,13 @@ class FocalPoint:
     properties: dict[str, str]
 
 
-def registration_of_the_team() -> list[Say]:
+def registration(province: str = "soc_trang",
+                 members: list[tuple[str, str, str, str]] = REGISTERED) -> list[Say]:
+    """A registration of a province's team: (name, agency, position, phone) per member, the lead first."""
     says = [say("consultation_date", "2004-07-05"), say("interview_mode", "in_person"),
-            say("province", "soc_trang"), say("decision_number", "512/QĐ-UBND"), say("decision_date", "2004-06-28"),
-            say("issued_by", "ppc"), say("member_count", str(len(REGISTERED)))]
-    for n, (name, agency, position, phone) in enumerate(REGISTERED, start=1):
+            say("province", province), say("decision_number", "512/QĐ-UBND"), say("decision_date", "2004-06-28"),
+            say("issued_by", "ppc"), say("member_count", str(len(members)))]
+    for n, (name, agency, position, phone) in enumerate(members, start=1):
         says += [say("member_name", name, n), say("member_agency", agency, n), say("member_gender", "male", n),
                  say("member_role", "lead" if n == 1 else "member", n)]
         says += [say("member_agency_other", "Ban Dân tộc tỉnh", n)] if agency == "other" else []
@@ -148,7 +150,7 @@ def served_media(built_forms, enumerator, tmp_path_factory: pytest.TempPathFacto
     media = tmp_path_factory.mktemp("served-media")
     shutil.copy(built_forms.media_dir / "provinces.csv", media)
     filled = Forms(built_forms, enumerator, media)
-    result = filled.fill("focal_point_registration", registration_of_the_team())
+    result = filled.fill("focal_point_registration", registration())
     assert result.payload_ok, result.violations
     with SandboxServer(data_dir=tmp_path_factory.mktemp("served-sandbox"), admin_password="enumerator-media",
                        worker_interval=0) as server:

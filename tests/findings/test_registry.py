@@ -36,6 +36,7 @@ from consult.warehouse.entities import ensure_list_table, list_table_name
 from consult.warehouse.records import table_name
 
 from ..entities.conftest import PASSWORD, settings_for
+from ..warehouse.helpers import rows_of
 from .conftest import Fieldwork, load_fieldwork
 from .registry import Scenario, make_registry
 from .test_figures import assert_rows
@@ -100,31 +101,22 @@ def coverage(scenario: Scenario, lang: str, db_url: str | None = None) -> tuple[
         engine.dispose()
 
 
-def _rows(db_url: str, sql: str) -> list[tuple]:
-    engine = create_engine_for(db_url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql))]
-    finally:
-        engine.dispose()
-
-
 def test_the_warehouse_holds_what_the_contract_describes(scenario: Scenario) -> None:
     """The fixture itself: the sync stored the registering submission's instance id as version 1's source,
     the validation quarantined the consultations without a respondent, the deletions are recorded."""
     hoa, khoa = scenario.uuids["Đỗ Thị Hoa"], scenario.uuids["Bùi Văn Khoa"]
-    assert _rows(scenario.db_url, "SELECT uuid, source_form_id, source_instance_id FROM entity_versions "
+    assert rows_of(scenario.db_url, "SELECT uuid, source_form_id, source_instance_id FROM entity_versions "
                                   f"WHERE version = 1 AND uuid IN ('{hoa}', '{khoa}') ORDER BY source_instance_id") \
         == sorted([(hoa, PROVINCE, scenario.instances["hoa"]), (khoa, PROVINCE, scenario.instances["khoa"])],
                   key=lambda r: r[2])
-    statuses = dict(_rows(scenario.db_url, "SELECT instance_id, validation_status FROM submissions"))
+    statuses = dict(rows_of(scenario.db_url, "SELECT instance_id, validation_status FROM submissions"))
     assert {tag for tag, i in scenario.instances.items() if statuses[i] == "quarantined"} == {"khoa", "hung"}
-    assert _rows(scenario.db_url, "SELECT instance_id FROM submissions WHERE deleted_at IS NOT NULL") == [
+    assert rows_of(scenario.db_url, "SELECT instance_id FROM submissions WHERE deleted_at IS NOT NULL") == [
         (scenario.instances["binh"],)]
-    assert _rows(scenario.db_url, "SELECT full_name, version, conflict FROM entities__focal_points "
+    assert rows_of(scenario.db_url, "SELECT full_name, version, conflict FROM entities__focal_points "
                                   "WHERE deleted_at IS NOT NULL OR conflict IS NOT NULL ORDER BY version") == [
         ("Phạm Thị Dung", 1, None), ("Trần Văn Cường", 3, "hard")]
-    assert "focal_point" not in {c for (_, c, *_) in _rows(scenario.db_url, f"PRAGMA table_info({MINISTRY})")}
+    assert "focal_point" not in {c for (_, c, *_) in rows_of(scenario.db_url, f"PRAGMA table_info({MINISTRY})")}
     assert table_name(ENTITY_TABLE_PREFIX, "focal_points") == list_table_name("focal_points")
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import openpyxl
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import text
 from typer.testing import CliRunner
 
 from consult.central import CentralSession, CentralSettings, deploy_forms, resolve_project
@@ -26,19 +25,21 @@ from consult.central import built_forms as read_build
 from consult.central.entities import EntityListSettings
 from consult.cli import app
 from consult.sandbox import SandboxServer
-from consult.warehouse.database import create_engine_for
 
 from ..conftest import BuiltForms
 from ..enumerator.engine import EnumeratorEngine
 from ..enumerator.test_forms import (
     Forms,
     Say,
+    focal_points,
     ministry_consultation,
     province_consultation,
+    registration,
     replaced,
     say,
     without,
 )
+from ..warehouse.helpers import rows_of
 
 HERE = Path(__file__).resolve().parent
 CONTACTS = HERE / "focal_points_contacts.xlsx"
@@ -57,19 +58,6 @@ TEAMS = {
                  ("Lê Hữu Nghĩa", "extension_centre", "Giám đốc", "0914000005")],
 }
 """Two pilot provinces' focal-point teams as the engine registers them: (name, agency, position, phone)."""
-
-
-def registration(province: str, members: list[tuple[str, str, str, str]]) -> list[Say]:
-    says = [say("consultation_date", "2004-07-05"), say("interview_mode", "in_person"), say("province", province),
-            say("decision_number", "512/QĐ-UBND"), say("decision_date", "2004-06-28"), say("issued_by", "ppc"),
-            say("member_count", str(len(members)))]
-    for n, (name, agency, position, phone) in enumerate(members, start=1):
-        says += [say("member_name", name, n), say("member_agency", agency, n), say("member_gender", "female", n),
-                 say("member_role", "lead" if n == 1 else "member", n)]
-        says += [say("member_agency_other", "Ban Dân tộc tỉnh", n)] if agency == "other" else []
-        says += [say("member_position", position, n)] if position else []
-        says += [say("member_phone", phone, n)] if phone else []
-    return says
 
 
 def picking(says: list[Say], uuid: str) -> list[Say]:
@@ -118,22 +106,6 @@ class Project:
         return self.central.json("GET", f"projects/{self.project_id}/datasets/focal_points/entities/{uuid}")
 
 
-def _rows(db_url: str, sql: str) -> list[tuple]:
-    engine = create_engine_for(db_url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql))]
-    finally:
-        engine.dispose()
-
-
-def _by_name(media: Path) -> dict[str, str]:
-    import csv
-
-    with (media / "focal_points.csv").open(encoding="utf-8", newline="") as handle:
-        return {row["full_name"]: row["name"] for row in csv.DictReader(handle)}
-
-
 @pytest.fixture
 def project(tmp_path: Path, built_forms: BuiltForms):
     with SandboxServer(data_dir=tmp_path / "sandbox", admin_password=PASSWORD, worker_interval=0) as server:
@@ -168,7 +140,7 @@ def test_the_registry_from_contact_sheet_to_coverage_table(project: Project, bui
 
     # the phones download the list again: 30 focal points, the consultation offers its province's only
     phone = Phone(built_forms, enumerator, project.download_media(built_forms, tmp_path / "media-2"))
-    uuids = _by_name(phone.media)
+    uuids = {p.properties["full_name"]: p.uuid for p in focal_points(phone.media)}
     assert len(uuids) == 30 and "Trần Quốc Toản" in uuids and "Karin Müller" in uuids
     soc_trang = [*[m[0] for m in TEAMS["soc_trang"]], "Trần Văn Minh", "Lâm Thị Ngọc Hân"]
     listed = [say("province", "soc_trang"), say("focal_point_listed", "yes")]
@@ -205,18 +177,18 @@ def test_the_registry_from_contact_sheet_to_coverage_table(project: Project, bui
     assert [c.strip() for c in row.split("│")[1:-1]] == ["focal_points", "30", "0", "0", "0", "1", "0"]
     assert "focal_points: 1 entity in conflict" in result.stderr
 
-    assert _rows(db_url, "SELECT stakeholder_type, count(*) FROM entities__focal_points WHERE deleted_at IS NULL "
+    assert rows_of(db_url, "SELECT stakeholder_type, count(*) FROM entities__focal_points WHERE deleted_at IS NULL "
                          "GROUP BY stakeholder_type ORDER BY stakeholder_type") == [
         ("donor", 5), ("ministry", 5), ("province", 20)]
-    assert _rows(db_url, f"SELECT label, phone, version, conflict FROM entities__focal_points WHERE uuid = '{chi}'") \
+    assert rows_of(db_url, f"SELECT label, phone, version, conflict FROM entities__focal_points WHERE uuid = '{chi}'") \
         == [("Lý Thị Kim Chi – Sở Nông nghiệp và PTNT – Sóc Trăng", "0913111222", 3, "hard")]
-    versions = _rows(db_url, "SELECT version, source_form_id, data FROM entity_versions "
+    versions = rows_of(db_url, "SELECT version, source_form_id, data FROM entity_versions "
                              f"WHERE uuid = '{chi}' ORDER BY version")
     assert [(v, form, json.loads(data)["phone"]) for v, form, data in versions] == [
         (1, "focal_point_registration", "0913000002"), (2, "focal_point_update", "0913999000"),
         (3, "focal_point_update", "0913111222")]
-    assert _rows(db_url, "SELECT count(*) FROM entity_versions") == [(32,)]
-    assert _rows(db_url, "SELECT s.validation_status, c.focal_point FROM province_consultation c JOIN submissions s "
+    assert rows_of(db_url, "SELECT count(*) FROM entity_versions") == [(32,)]
+    assert rows_of(db_url, "SELECT s.validation_status, c.focal_point FROM province_consultation c JOIN submissions s "
                          "ON s.instance_id = c._instance_id") == [("valid", uuids["Trần Quốc Toản"])]
 
     # `consult report`: the coverage table counts them, and the workbook holds the registry

@@ -6,6 +6,7 @@ import os
 import signal
 from collections.abc import Mapping, Sequence
 
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from consult.forms.schema import FormSchema
@@ -17,6 +18,16 @@ from consult.warehouse.tables import ensure_schema
 from .odata_rows import odata_row
 
 PROJECT = 1
+
+
+def rows_of(db_url: str, sql: str) -> list[tuple]:
+    """The rows a query returns, through an engine of its own (the database as another reader sees it)."""
+    engine = create_engine_for(db_url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
+    finally:
+        engine.dispose()
 
 
 def load_rows(engine: Engine, schema: FormSchema, rows: list[dict], failures: Sequence[FailureRow] = (),
