@@ -329,12 +329,11 @@ class FormSummary:
         column = table.c[question.field.column]
         counting = self._valid(table, func.count(column), func.count(distinct(column)))
         answered, different = self.conn.execute(counting).one()
-        if question.field.entity_property:
-            return {"question": question.title, "answers": int(answered), "distinct": int(different)}
-        top = (self._valid(table, column, func.count().label("times")).where(column.is_not(None))
-               .group_by(column).order_by(desc("times"), column).limit(VERBATIM))
-        quotes += [{"question": question.title, "answer": _quote(value), "times": int(n)}
-                   for value, n in self.conn.execute(top)]
+        if not question.field.entity_property:
+            top = (self._valid(table, column, func.count().label("times")).where(column.is_not(None))
+                   .group_by(column).order_by(desc("times"), column).limit(VERBATIM))
+            quotes += [{"question": question.title, "answer": _quote(value), "times": int(n)}
+                       for value, n in self.conn.execute(top)]
         return {"question": question.title, "answers": int(answered), "distinct": int(different)}
 
     def _repeats(self) -> list[Table]:

@@ -193,16 +193,17 @@ duplicate_pending = Table(
 SYSTEM_TABLES: tuple[Table, ...] = (submissions, validation_failures, watermarks, sync_runs, write_backs, sync_locks,
                                     duplicate_keys, duplicate_pending)
 
-OTHER_RESERVED_TABLES = frozenset({"attachments", "entity_versions", "entity_submissions"})
-"""Tables other steps keep in the same database (`consult.attachments`, `warehouse.entities`)."""
+RESERVED_TABLES = frozenset({t.name for t in SYSTEM_TABLES}
+                            | {"attachments", "entity_versions", "entity_submissions"})
+"""The system tables and those other steps keep in the same database (`consult.attachments`,
+`warehouse.entities`): no form table may take their names."""
 RESERVED_PREFIXES = ("entities__",)
 """Entity list tables are `entities__<list>`: a form whose id is `entities` would write into them."""
 
 
 def reserved_for(name: str) -> bool:
     """True when a form table of this name would meet a table another step owns."""
-    return (name in OTHER_RESERVED_TABLES or name in {t.name for t in SYSTEM_TABLES}
-            or name.startswith(RESERVED_PREFIXES))
+    return name in RESERVED_TABLES or name.startswith(RESERVED_PREFIXES)
 
 
 def _key_columns(layout: TableLayout) -> list[SqlColumn[Any]]:
