@@ -181,7 +181,10 @@ class StageTimer:
         RecordBuilder.build = wrap("records", build, lambda a: len(a[1]))
         sync.pull_submissions = lambda *args, **kwargs: timed_pages(pull(*args, **kwargs))
         sync.read_ahead = lambda pages: timed_pages(ahead(pages))
-        sync.validate_records = wrap("validate", sync.validate_records, lambda a: len(a[1].instance_ids))
+        # Validation is the page rules on each page plus the suites over a pass's rows and their verdicts.
+        sync.judge_page = wrap("validate", sync.judge_page, lambda a: len(a[1].instance_ids))
+        sync.judge_loaded = wrap("validate", sync.judge_loaded)
+        sync.record_judgement = wrap("validate", sync.record_judgement)
         sync.load_page = wrap("load", sync.load_page, lambda a: len(a[2].instance_ids))
         sync.recheck_duplicates = wrap("duplicates", sync.recheck_duplicates)
         # The rest of a run, so that "other" is what is left: each transaction's COMMIT (a page's

@@ -23,6 +23,7 @@ from consult.cli import app
 from consult.sync import LocalSteps, ProgressCallback, SyncRequest, SyncSummary, failure_comment, run_sync
 from consult.warehouse.database import create_engine_for
 from consult.warehouse.failures import failures_of
+from consult.warehouse.snapshot import snapshot
 from consult.warehouse.tables import submissions, sync_runs
 
 from .conftest import FORM_IDS, REPO, BuiltForms
@@ -167,6 +168,37 @@ def test_full_marks_purged_what_central_purged_after_the_trash_and_counts_only_w
     assert sum(1 for r in rows.values() if r.purged_at is not None) == 1
     (again,) = _sync(field, db, forms=[province], full=True)
     assert (again.purged, again.deleted) == (0, 0)
+
+
+def test_what_a_killed_pass_loaded_awaits_the_suites_and_the_next_sync_judges_it_even_on_a_304(
+        field: Field, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Pages commit with the page rules' verdicts and wait in `suite_pending`; a pass that dies before
+    the suites judge them leaves them waiting, and the next sync judges them although Central has
+    nothing new for it (a `--full` run died; the plain sync after it gets a 304)."""
+    db, province = f"sqlite:///{tmp_path / 'reporting.db'}", "province_consultation"
+    _sync(field, db)
+    engine = create_engine_for(db)
+    judged = snapshot(engine)
+    assert judged["suite_pending"] == []
+
+    def killed(*_args, **_kwargs):
+        raise RuntimeError("killed before the suites ran")
+
+    with monkeypatch.context() as patch, pytest.raises(RuntimeError, match="killed before the suites ran"):
+        patch.setattr("consult.sync.judge_loaded", killed)
+        _sync(field, db, full=True, forms=[province])
+    waiting = snapshot(engine)
+    with engine.connect() as conn:
+        s = submissions.c
+        live = set(conn.execute(select(s.instance_id).where(s.form_id == province, s.deleted_at.is_(None))).scalars())
+    assert {row for _, row, _ in waiting["suite_pending"]} == live
+    assert waiting["validation_failures"] != judged["validation_failures"], \
+        "some failures are the suites' own, so they are missing until the suites run"
+
+    after = _sync(field, db)
+    assert all(s.not_modified for s in after), "Central answers 304: nothing new since the first sync"
+    assert snapshot(engine) == judged
+    engine.dispose()
 
 
 def test_one_login_per_run_shared_by_every_form_and_renewed_when_it_expires(field: Field, tmp_path: Path):

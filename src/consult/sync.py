@@ -1,9 +1,12 @@
 """One form's sync: Central OData pages → records → validation → the reporting database.
 
-Exactly once: each page's rows, its validation results and the watermark advance commit
-in one transaction, so a sync killed anywhere and run again leaves the database as an
-uninterrupted one would. The watermark only moves forward and the pull re-reads a small
-overlap, which the upsert absorbs.
+A pass loads each page in its own transaction with the page rules' verdicts (`judge_page`), its
+submissions waiting for the expectation suites; when the pass ends, the suites judge everything
+waiting once per table, as SQL in the database (`judge_loaded`), and their verdicts, the
+duplicate recheck and the watermark advance commit in one transaction. Exactly once: a sync
+killed anywhere and run again leaves the database as an uninterrupted one would. The watermark
+only moves forward and the pull re-reads a small overlap, which the upsert absorbs; what a killed
+pass loaded still waits for the suites and is judged by the next pass (or the next 304).
 
 Write-back is made idempotent on Central's side, not ours: before commenting, the
 submission's comments are read, and a comment already there is not written again, so a
@@ -49,18 +52,21 @@ from consult.central import (
 from consult.central.review import comments, write_review
 from consult.central.session import central_session, shared_sessions
 from consult.forms.schema import FormSchema
-from consult.validate import ValidationContext, ValidationReport
+from consult.validate import Failure, ValidationContext
+from consult.validate.gx_context import forget as forget_database
 from consult.warehouse.database import create_engine_for, database_url
 from consult.warehouse.load import (
     FailureRow,
     LoadCounts,
     advance_watermark,
+    awaiting_suites,
     failures_hash,
     load_page,
     mark_deleted,
     mark_purged,
     read_watermark,
     recheck_duplicates,
+    record_judgement,
     record_run_finish,
     record_run_start,
     record_write_back,
@@ -142,12 +148,20 @@ class SyncOptions:
 ProgressCallback = Callable[[SyncSummary], None]
 
 
-def validate_records(schema: FormSchema, records: FormRecords, context: ValidationContext) -> ValidationReport:
-    """`consult.validate.validate_records`, imported on the first page: pandas and Great Expectations
-    cost a no-op sync (Central answers 304) more than all of its work."""
-    from consult.validate import validate_records as validate
+def judge_page(schema: FormSchema, records: FormRecords, context: ValidationContext) -> list[Failure]:
+    """`consult.validate.run.judge_page`, imported on the first page: pandas costs a no-op sync
+    (Central answers 304) more than all of its work."""
+    from consult.validate.run import judge_page as judge
 
-    return validate(schema, records, context)
+    return judge(schema, records, context)
+
+
+def judge_loaded(schema: FormSchema, engine: Engine, project_id: int, context: ValidationContext) -> list[Failure]:
+    """`consult.validate.run.judge_loaded`, imported once something awaits the suites: Great
+    Expectations takes seconds to import."""
+    from consult.validate.run import judge_loaded as judge
+
+    return judge(schema, engine, project_id, context)
 
 
 def failure_comment(failures: list[FailureRow]) -> str:
@@ -187,6 +201,8 @@ class FormSync:
                 self._run()
         except FormBusy:
             self.summary.busy = True
+        finally:
+            forget_database(self.engine.url)
         self.summary.seconds = time.perf_counter() - started
         self._report()
         return self.summary
@@ -199,14 +215,13 @@ class FormSync:
         for number in range(MAX_PASSES):
             pulled = self._pull(since, etag)
             if pulled is None:
+                self._judge(None)
                 if not (self.options.write_back and self._write_back()):
                     self.summary.not_modified = number == 0
                     break
             else:
                 self._pull_deleted(since)
-                with self.engine.begin() as conn:
-                    recheck_duplicates(conn, self.project_id, self.schema, self.builder.layout)
-                    advance_watermark(conn, self.project_id, self.schema.form_id, pulled.watermark, None)
+                self._judge(pulled)
                 wrote = self._write_back() if self.options.write_back else 0
                 if not wrote and not pulled.changed:
                     with self.engine.begin() as conn:
@@ -220,6 +235,30 @@ class FormSync:
             verdicts = verdicts_of(conn, self.project_id, self.schema.form_id, self.seen)
         self.summary.valid, self.summary.quarantined = verdicts.valid, verdicts.quarantined
         self.summary.failures_by_rule = verdicts.failures_by_rule
+
+    def _judge(self, pulled: Pulled | None) -> None:
+        """Close a pass in one transaction: the suites' verdicts on what it loaded, the form-wide
+        duplicate recheck, and the watermark moved to what the pass saw. A 304 pass has nothing new,
+        but a killed run may have left loaded submissions unjudged: they are judged then."""
+        with self.engine.connect() as conn:
+            waiting = awaiting_suites(conn, self.project_id, self.schema.form_id)
+        if pulled is None and not waiting:
+            return
+        judged = judge_loaded(self.schema, self.engine, self.project_id, self._context) if waiting else []
+        with self.engine.begin() as conn:
+            if waiting:
+                record_judgement(conn, self.project_id, self.schema.form_id, self._failure_rows(judged))
+            recheck_duplicates(conn, self.project_id, self.schema, self.builder.layout)
+            if pulled is not None:
+                advance_watermark(conn, self.project_id, self.schema.form_id, pulled.watermark, None)
+
+    @property
+    def _context(self) -> ValidationContext:
+        return ValidationContext(today=self.today)
+
+    def _failure_rows(self, failures: list[Failure]) -> list[FailureRow]:
+        return [FailureRow(self.project_id, self.schema.form_id, f.instance_id, f.rule, f.column, f.row_id, f.value,
+                           f.message_vi, f.message_en) for f in failures]
 
     def _mark_purged(self) -> None:
         """Central purges only soft-deleted submissions (`purge`, after 30 days in the trash): a stored
@@ -251,11 +290,9 @@ class FormSync:
                 pulled.etag, pulled.served_at = page.etag or "", page.served_at
                 self.summary.expected = max(self.summary.expected or 0, page.count or 0)
             records = self.builder.build(page.rows)
-            report = validate_records(self.schema, records, ValidationContext(today=self.today))
-            failures = [FailureRow(self.project_id, self.schema.form_id, f.instance_id, f.rule, f.column,
-                                   f.row_id, f.value, f.message_vi, f.message_en) for f in report.failures]
+            failures = self._failure_rows(judge_page(self.schema, records, self._context))
             with self.engine.begin() as conn:
-                counts = load_page(conn, self.project_id, records, report.statuses, failures)
+                counts = load_page(conn, self.project_id, records, {}, failures)
             pulled.latest = max(filter(None, (pulled.latest, page.last_change)), default=None)
             pulled.changed += counts.new + len(counts.changed)
             self._count(records, counts)

@@ -86,7 +86,7 @@ def _index(pages: list[SuitePage], generated: datetime) -> str:
         f'<td class="{"failed" if p.failed else "ok"}">{"failed" if p.failed else "passed"}</td></tr>'
         for p in pages)
     return _document("Validation results", (
-        f"<h1>Validation results</h1><p>Latest page of each table validated by the sync, "
+        f"<h1>Validation results</h1><p>Each table as the sync last judged it: the rows of every submission its latest pass loaded, "
         f"{escape(generated.strftime('%Y-%m-%d %H:%M UTC'))}. Failing submissions are quarantined; the "
         "database's <code>validation_failures</code> table lists every failure.</p>"
         "<table><thead><tr><th>table (expectation suite)</th><th>rows</th><th>expectations</th>"
@@ -102,7 +102,7 @@ def _suite_page(name: str, suite: ExpectationSuite, result: ExpectationSuiteVali
         element_count = max(element_count, int(detail.get("element_count") or 0))
         rows.append(_expectation_row(expectation, outcome.success, detail))
     body = (f'<p><a href="../index.html">← all tables</a></p><h1>{escape(name)}</h1>'
-            f"<p>{len(rows)} expectations, {failed} failed, on the latest page of this table "
+            f"<p>{len(rows)} expectations, {failed} failed, on the rows the latest pass loaded into this table "
             f"({escape(generated.strftime('%Y-%m-%d %H:%M UTC'))}).</p>"
             "<table><thead><tr><th>column</th><th>expectation</th><th>what it means</th><th>verdict</th>"
             f"<th>failing rows</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,17 +23,39 @@ def table_frame(table: TableLayout, rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
 
 
+class TableFrames(Mapping[str, pd.DataFrame]):
+    """A page's tables as DataFrames, each built when a rule first reads it: most rules read the
+    form table only, and building a DataFrame costs more than most rules."""
+
+    def __init__(self, records: FormRecords):
+        self._records = records
+        self._built: dict[str, pd.DataFrame] = {}
+
+    def __getitem__(self, key: str) -> pd.DataFrame:
+        if key not in self._built:
+            table = next((t for t in self._records.layout.tables if t.key == key), None)
+            if table is None:
+                raise KeyError(key)
+            self._built[key] = table_frame(table, self._records.rows.get(key, []))
+        return self._built[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return (t.key for t in self._records.layout.tables)
+
+    def __len__(self) -> int:
+        return len(self._records.layout.tables)
+
+
 @dataclass
 class Page:
     schema: FormSchema
     records: FormRecords
     context: ValidationContext
-    frames: dict[str, pd.DataFrame] = field(init=False)
+    frames: TableFrames = field(init=False)
     _scoped: dict[str, pd.DataFrame] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        rows = self.records.rows
-        self.frames = {t.key: table_frame(t, rows.get(t.key, [])) for t in self.records.layout.tables}
+        self.frames = TableFrames(self.records)
 
     def table(self, key: str) -> TableLayout:
         return self.records.layout.table(key)

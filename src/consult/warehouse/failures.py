@@ -76,10 +76,10 @@ def replace_failures(conn: Connection, project_id: int, form_id: str, instance_i
                          f"{sorted(stray)[:5]}")
     for chunk in chunks(instance_ids):
         conn.execute(delete(validation_failures).where(_of_submissions(project_id, form_id, chunk)))
-    _insert(conn, failures)
+    insert_failures(conn, failures)
 
 
-def _insert(conn: Connection, failures: Sequence[FailureRow]) -> None:
+def insert_failures(conn: Connection, failures: Sequence[FailureRow]) -> None:
     bulk_insert(conn, validation_failures, [
         {"project_id": f.project_id, "form_id": f.form_id, "instance_id": f.instance_id, "rule": f.rule,
          "column": f.column, "row_id": f.row_id, "value": value_text(f.value),
@@ -129,7 +129,7 @@ def replace_rule_failures(conn: Connection, project_id: int, form_id: str, rule:
                if sorted(before.get(i, []), key=_nulls_first) != sorted(after.get(i, []), key=_nulls_first)}
     for chunk in chunks(sorted(changed)):
         conn.execute(delete(validation_failures).where(of_rule, t.instance_id.in_(chunk)))
-    _insert(conn, [f for f in failures if f.instance_id in changed])
+    insert_failures(conn, [f for f in failures if f.instance_id in changed])
     return changed
 
 

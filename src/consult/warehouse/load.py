@@ -28,7 +28,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import MetaData, Table, and_, bindparam, delete, func, inspect, select, update
+from sqlalchemy import (
+    MetaData,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    inspect,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy import table as table_named
 from sqlalchemy.engine import Connection
 
 from consult.forms.schema import FormSchema
@@ -46,6 +59,7 @@ from consult.warehouse.failures import (
     FailureRow,
     chunks,
     failures_hash,
+    insert_failures,
     replace_failures,
     replace_rule_failures,
 )
@@ -68,6 +82,7 @@ from consult.warehouse.tables import (
     duplicate_pending,
     form_tables,
     submissions,
+    suite_pending,
     validation_failures,
 )
 
@@ -76,6 +91,7 @@ __all__ = [
     "LoadCounts",
     "Watermark",
     "advance_watermark",
+    "awaiting_suites",
     "failing_instances",
     "failures_hash",
     "interviews",
@@ -83,8 +99,11 @@ __all__ = [
     "mark_deleted",
     "mark_pending",
     "mark_purged",
+    "pending_cells",
+    "pending_rows",
     "read_watermark",
     "recheck_duplicates",
+    "record_judgement",
     "record_run_finish",
     "record_run_start",
     "record_write_back",
@@ -154,7 +173,8 @@ def _status(instance_id: str, statuses: Mapping[str, str], failed: set[str]) -> 
 
 def load_page(conn: Connection, project_id: int, records: FormRecords, statuses: Mapping[str, str],
               failures: Sequence[FailureRow]) -> LoadCounts:
-    """Upsert a page of submissions with all their rows and failures (see the module docstring).
+    """Upsert a page of submissions with all their rows and failures (see the module docstring), and
+    leave them waiting for the expectation suites (`record_judgement`).
 
     An edit replaces a submission's repeat and choice rows wholesale: Central's repeat `__id`s
     are positional, so row 3 of an edit is not row 3 of the original. `statuses` maps instance
@@ -174,6 +194,7 @@ def load_page(conn: Connection, project_id: int, records: FormRecords, statuses:
     _replace_rows(conn, records, list(stored))
     replace_failures(conn, project_id, form_id, ids, failures)
     mark_pending(conn, project_id, form_id, ids)
+    _mark(conn, suite_pending, project_id, form_id, ids)
     changed = {s.instance_id: s.raw_json for s in records.submissions
                if s.instance_id in stored and stored[s.instance_id] != s.raw_json}
     review_only = frozenset(i for i, raw in changed.items()
@@ -316,13 +337,58 @@ def mark_pending(conn: Connection, project_id: int, form_id: str, instance_ids: 
     """These submissions changed (loaded, deleted, purged): the next `recheck_duplicates` judges
     their keys again. Written in the caller's transaction, so a kill between a page and the
     recheck leaves them pending for the re-run."""
+    _mark(conn, duplicate_pending, project_id, form_id, instance_ids)
+
+
+def _mark(conn: Connection, pending: Table, project_id: int, form_id: str, instance_ids: Iterable[str]) -> None:
     ids = sorted(set(instance_ids))
-    p = duplicate_pending.c
+    p = pending.c
     for chunk in chunks(ids):
-        conn.execute(delete(duplicate_pending).where(
-            p.project_id == project_id, p.form_id == form_id, p.instance_id.in_(chunk)))
-    bulk_insert(conn, duplicate_pending, [{"project_id": project_id, "form_id": form_id, "instance_id": i}
-                                          for i in ids])
+        conn.execute(delete(pending).where(p.project_id == project_id, p.form_id == form_id, p.instance_id.in_(chunk)))
+    bulk_insert(conn, pending, [{"project_id": project_id, "form_id": form_id, "instance_id": i} for i in ids])
+
+
+def _awaiting_suites(project_id: int, form_id: str) -> Select[tuple[str]]:
+    p = suite_pending.c
+    return select(p.instance_id).where(p.project_id == project_id, p.form_id == form_id)
+
+
+def pending_rows(project_id: int, form_id: str, table_name: str) -> Select[Any]:
+    """Every row of a form table whose submission awaits the suites: what they judge as one batch."""
+    rows = table_named(table_name, literal_column(INSTANCE))
+    return select(literal_column("*")).select_from(rows).where(
+        rows.c[INSTANCE].in_(_awaiting_suites(project_id, form_id)))
+
+
+def pending_cells(conn: Connection, project_id: int, form_id: str, rule: str) -> set[tuple[str, str | None, str | None]]:
+    """(instance id, column, row id) of the stored failures of `rule` of submissions awaiting the suites."""
+    f = validation_failures.c
+    return {tuple(row) for row in conn.execute(select(f.instance_id, f.column, f.row_id).where(
+        f.project_id == project_id, f.form_id == form_id, f.rule == rule,
+        f.instance_id.in_(_awaiting_suites(project_id, form_id))))}
+
+
+def awaiting_suites(conn: Connection, project_id: int, form_id: str) -> bool:
+    """Whether any submission of the form waits for the suites (a killed run can leave some)."""
+    return conn.execute(_awaiting_suites(project_id, form_id).limit(1)).first() is not None
+
+
+def record_judgement(conn: Connection, project_id: int, form_id: str, failures: Sequence[FailureRow]) -> None:
+    """The suites' verdicts on every submission awaiting them: their failures added (each load cleared
+    the submission's earlier ones), the failing submissions quarantined, none left waiting."""
+    waiting = set(conn.execute(_awaiting_suites(project_id, form_id)).scalars())
+    stray = {f.instance_id for f in failures if f.instance_id not in waiting or (f.project_id, f.form_id) != (
+        project_id, form_id)}
+    if stray:
+        raise ValueError(f"suite failures for submissions not awaiting them in {project_id}/{form_id}: "
+                         f"{sorted(stray)[:5]}")
+    insert_failures(conn, failures)
+    s = submissions.c
+    for chunk in chunks(sorted({f.instance_id for f in failures})):
+        conn.execute(update(submissions).where(s.project_id == project_id, s.form_id == form_id,
+                                               s.instance_id.in_(chunk)).values(validation_status=QUARANTINED))
+    p = suite_pending.c
+    conn.execute(delete(suite_pending).where(p.project_id == project_id, p.form_id == form_id))
 
 
 @dataclass(frozen=True)

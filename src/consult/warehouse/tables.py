@@ -190,8 +190,17 @@ duplicate_pending = Table(
 )
 """Submissions loaded, deleted or purged since the last duplicate recheck, committed with them."""
 
+suite_pending = Table(
+    "suite_pending", system,
+    SqlColumn("project_id", Integer, primary_key=True),
+    SqlColumn("form_id", Text, primary_key=True),
+    SqlColumn("instance_id", Text, primary_key=True),
+)
+"""Submissions loaded since the expectation suites last judged them (`load.record_judgement`):
+loaded with their page, their status is the page rules' verdict until then."""
+
 SYSTEM_TABLES: tuple[Table, ...] = (submissions, validation_failures, watermarks, sync_runs, write_backs, sync_locks,
-                                    duplicate_keys, duplicate_pending)
+                                    duplicate_keys, duplicate_pending, suite_pending)
 
 RESERVED_TABLES = frozenset({t.name for t in SYSTEM_TABLES}
                             | {"attachments", "entity_versions", "entity_submissions"})
