@@ -73,7 +73,7 @@ from tests.postgres import ThrowawayPostgres  # noqa: E402
 
 PYTHON = sys.executable
 RESULTS = REPO / "bench" / "results"
-VARIANTS = ("floor", "one-shot", "baseline", "consult", "postgres", "flow", "no-op")
+VARIANTS = ("floor", "one-shot", "baseline", "consult", "before", "postgres", "flow", "no-op")
 TARGETS = {"vs_floor": 2.0, "vs_baseline": 3.0, "command_s": 3.0, "noop_command_s": 1.5,
            "validate_rows_per_s": 50_000, "peak_rss_mb": 250.0, "rss_growth": 1.2, "incremental": 0.03,
            "postgres": 1.5, "linear": 1.1}
@@ -217,11 +217,13 @@ def run_variant(spec: dict, env: dict | None = None, timeout: float = 3600) -> d
 def plan(size: int, args: argparse.Namespace) -> list[tuple[str, int]]:
     """(variant, page size) pairs measured at this size."""
     lean = args.lean_from is not None and size >= args.lean_from
-    wanted = set(args.only or set(VARIANTS) - {"postgres"})
+    wanted = set(args.only or set(VARIANTS) - {"postgres", "before"})
     if args.postgres:
         wanted.add("postgres")
+    if args.before:
+        wanted.add("before")
     if lean:
-        wanted &= {"floor", "one-shot", "consult", "postgres", "no-op"}
+        wanted &= {"floor", "one-shot", "consult", "before", "postgres", "no-op"}
     if args.million and size == args.million_size:
         wanted = {"floor", "consult"}
     pairs: list[tuple[str, int]] = []
@@ -254,6 +256,8 @@ def bench_size(size: int, args: argparse.Namespace, prefect_env: dict | None, lo
     pairs = plan(size, args)
     measures = {pair: Measure(size, pair[0], pair[1]) for pair in pairs}
     first_sync = ("consult", args.page_sizes[0])
+    before_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                  "CONSULT_BENCH_SRC": str(args.before)} if args.before else None
     repeats = args.million_repeat if args.million and size == args.million_size else args.repeat
     estimate_fill(size, args, log)
     with prepared_sandbox(size, cache=args.cache_dir, log=log, chunk=args.fill_chunk) as filled, \
@@ -268,7 +272,8 @@ def bench_size(size: int, args: argparse.Namespace, prefect_env: dict | None, lo
         for repeat in range(repeats):
             for variant, page_size in pairs:
                 workdir = Path(tmp) / f"{variant}-{page_size}-{repeat}"
-                spec = {**base, "variant": {"one-shot": "floor", "no-op": "noop", "postgres": "consult"}.get(
+                spec = {**base, "variant": {"one-shot": "floor", "no-op": "noop", "postgres": "consult",
+                                            "before": "consult"}.get(
                     variant, variant), "page_size": page_size, "workdir": str(workdir),
                         "sqlite_pragmas": args.sqlite_pragma}
                 if variant == "no-op":
@@ -281,13 +286,14 @@ def bench_size(size: int, args: argparse.Namespace, prefect_env: dict | None, lo
                     with args.databases.fresh() as url:
                         result = run_variant({**spec, "database": url})
                 else:
-                    result = run_variant(spec, env=prefect_env if variant == "flow" else None)
+                    result = run_variant(spec, env=prefect_env if variant == "flow" else before_env if
+                                         variant == "before" else None)
                 measures[(variant, page_size)].runs.append(result)
                 log(f"  {size:>7} {variant:9} p={page_size or '-':<5} run {repeat + 1}: {result['seconds']:8.2f} s, "
                     f"{result['peak_rss_mb']:6.0f} MB" + (f"  stages {fmt_stages(result)}" if "stages" in result else ""))
                 if (variant, page_size) == first_sync and synced_db is None:
                     synced_db = workdir / "reporting.db"  # the no-op re-syncs what this run loaded
-                elif variant in ("consult", "flow"):
+                elif variant in ("consult", "before", "flow"):
                     shutil.rmtree(workdir, ignore_errors=True)  # a reporting DB not needed again
         if args.profile and size == args.profile_size:
             page_size = args.page_sizes[0]
@@ -445,7 +451,8 @@ def print_incremental(rows: list[dict], target: float = 0.03) -> None:
 
 def label(m: Measure) -> str:
     names = {"floor": "floor (requests, nextLink)", "one-shot": "floor, one-shot request",
-             "baseline": "baseline (pyodk+pandas)", "consult": "consult sync", "postgres": "consult sync, PostgreSQL",
+             "baseline": "baseline (pyodk+pandas)", "consult": "consult sync", "before": "consult sync, code before",
+             "postgres": "consult sync, PostgreSQL",
              "flow": "consult sync, Prefect flow", "no-op": "consult no-op re-sync"}
     return names[m.variant]
 
@@ -475,7 +482,7 @@ def table(measures: list[Measure]) -> list[dict]:
 def stage_rows(measures: list[Measure]) -> list[dict]:
     rows = []
     for m in measures:
-        if m.variant not in ("consult", "postgres", "flow"):
+        if m.variant not in ("consult", "before", "postgres", "flow"):
             continue
         best = m.best
         stages = dict(best["stages"])
@@ -620,6 +627,12 @@ def print_report(rows: list[dict], stages: list[dict], goals: list[dict], facts:
         print(f"{r['size']:>7} {r['label']:28} {r['page_size'] or '-':>5} {r['min_s']:8.3f} {r['median_s']:9.3f} "
               f"{r['rows_per_s'] or '-':>8} {r['peak_rss_mb']:8.0f} {ratio(r['ratio_to_baseline']):>7} "
               f"{ratio(r['ratio_to_floor']):>8}")
+    for r in rows:
+        if r["variant"] == "before" and (now := next((x for x in rows if x["variant"] == "consult" and
+                                                      (x["size"], x["page_size"]) == (r["size"], r["page_size"])),
+                                                     None)):
+            print(f"  {r['size']} page {r['page_size']}: this tree's consult sync ÷ the code before = "
+                  f"{now['min_s'] / r['min_s']:.2f} (min), {now['median_s'] / r['median_s']:.2f} (median)")
     if stages:
         print("\nStages inside the consult sync (best run): seconds, rows/s, share of the run")
         print(f"{'N':>7} {'variant':8} {'page':>5} {'stage':11} {'s':>8} {'rows/s':>8} {'share':>6}")
@@ -643,6 +656,9 @@ def main() -> None:
     parser.add_argument("--flow-page-sizes", default="1000")
     parser.add_argument("--baseline-page-size", type=int, default=1000)
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(VARIANTS)}")
+    parser.add_argument("--before", type=Path, metavar="SRC",
+                        help="adds the variant `before`: the consult sync with another tree's src/ (e.g. "
+                             "`git archive main src | tar -x -C /tmp/before`), interleaved with this tree's")
     parser.add_argument("--lean-from", type=int, help="from this size on, run only the floor and the consult "
                                                       "sync and no-op (no baseline, no flow)")
     parser.add_argument("--check", type=int, default=300, help="bulk vs OpenRosa OData check size (0: skip)")

@@ -3,10 +3,13 @@ what orjson reads differently or refuses."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
 from consult.central.pull import decode_page
+from consult.warehouse.records import raw_json
 
 PAGES = [
     '{"value": [{"__id": "uuid:1", "agency_other": "Sở KH&ĐT Thanh Hoá", "staff_days": 12, "budget": 1.5}]}',
@@ -47,3 +50,16 @@ def test_a_page_reads_as_requests_reads_it(text: str, encoding: str | None) -> N
 def test_a_cut_off_page_is_an_error() -> None:
     with pytest.raises(ValueError):
         decode_page(_response('{"value": [{"__id": "uuid:1"', "utf-8"))
+
+
+@pytest.mark.parametrize("text", PAGES)
+def test_the_raw_json_kept_of_a_row_holds_what_the_page_held(text: str) -> None:
+    """orjson writes a row's raw JSON; NaN, ±Infinity and integers beyond 64 bits, which it would write as
+    null or refuse, are written by the standard library as it always wrote them."""
+    try:
+        rows = _response(text, "utf-8").json()["value"]
+    except ValueError:
+        return
+    for row, decoded in zip(rows, decode_page(_response(text, "utf-8"))["value"], strict=True):
+        kept = json.loads(raw_json(decoded), parse_constant=str)
+        assert kept == json.loads(json.dumps(row, ensure_ascii=False, sort_keys=True), parse_constant=str)

@@ -10,6 +10,7 @@ link is re-based on the URL we reach Central by.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import queue
 import re
@@ -113,11 +114,17 @@ float), in the page mapped by `_SHAPES` with its whitespace dropped. A hex id ho
 in a row is inside quotes, so it does not match; one `translate` costs ~1 ms a page, a regex ~12."""
 
 
+class NonFiniteNumber(float):
+    """NaN, ±Infinity or a number too large for a float, as a page held them (Central never sends them; a hostile server may).
+    Marked so that the raw JSON kept of the row writes them back as they came: orjson would
+    write null, so `consult.warehouse.records.raw_json` leaves such rows to the standard library."""
+
+
 def decode_page(response: requests.Response) -> Any:
     """An OData page as `response.json()` reads it, through orjson (several times faster on a
     page of 1000 submissions). Whatever orjson reads differently or refuses (integers beyond
     64 bits, which it turns into floats; NaN; a byte-order mark; lone surrogates; another
-    encoding than UTF-8) goes to `response.json()`."""
+    encoding than UTF-8) goes to `response.json()`, NaN and ±Infinity as `NonFiniteNumber`."""
     content = response.content
     shape = content.translate(_SHAPES, b" \t\r\n")
     if not any(number in shape for number in _LONG_NUMBERS):
@@ -125,7 +132,12 @@ def decode_page(response: requests.Response) -> Any:
             return orjson.loads(content)
         except orjson.JSONDecodeError:
             pass
-    return response.json()
+    return response.json(parse_constant=NonFiniteNumber, parse_float=_float)
+
+
+def _float(text: str) -> float:
+    number = float(text)
+    return number if math.isfinite(number) else NonFiniteNumber(text)
 
 
 def pull_submissions(central: CentralSession, query: SubmissionQuery, etag: str | None = None) -> Iterator[ODataPage]:

@@ -140,6 +140,12 @@ def _without_review(raw_json: str) -> dict[str, Any]:
     return row
 
 
+def _differs(stored: str, pulled: str) -> bool:
+    """Whether a submission's OData row changed: compared as text, then, when the text differs, as
+    data (a row stored by an earlier version of the sync may be written with other spacing)."""
+    return stored != pulled and json.loads(stored) != json.loads(pulled)
+
+
 def _submission_row(project_id: int, system: SubmissionSystem, status: str,
                     loaded_at: datetime) -> dict[str, Any]:
     return {
@@ -196,7 +202,7 @@ def load_page(conn: Connection, project_id: int, records: FormRecords, statuses:
     mark_pending(conn, project_id, form_id, ids)
     _mark(conn, suite_pending, project_id, form_id, ids)
     changed = {s.instance_id: s.raw_json for s in records.submissions
-               if s.instance_id in stored and stored[s.instance_id] != s.raw_json}
+               if s.instance_id in stored and _differs(stored[s.instance_id], s.raw_json)}
     review_only = frozenset(i for i, raw in changed.items()
                             if _without_review(raw) == _without_review(stored[i]))
     return LoadCounts(new=len(ids) - len(stored), updated=len(stored), unchanged=len(stored) - len(changed),

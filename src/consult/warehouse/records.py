@@ -22,6 +22,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from consult.forms.schema import ROOT_TABLE, DataType, Field, FormSchema
 
 MAX_IDENTIFIER = 63
@@ -240,6 +242,16 @@ def geo_shape(value: Any) -> tuple[str, int]:
     raise ValueError("not a line or polygon")
 
 
+def raw_json(row: dict) -> str:
+    """An OData row as the audit record keeps it: keys sorted, UTF-8 text. orjson writes it ~5×
+    faster than the standard library, which takes what orjson refuses: integers beyond 64 bits, and
+    NaN or ±Infinity (`consult.central.pull.NonFiniteNumber`), which orjson would write as null."""
+    try:
+        return orjson.dumps(row, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return json.dumps(row, ensure_ascii=False, sort_keys=True)
+
+
 def coerce(value: Any, data_type: DataType) -> Any:
     """A JSON value in its column's type; raises ValueError when it does not fit."""
     if value is None or value == "":
@@ -353,7 +365,7 @@ class RecordBuilder:
             updated_at=parse_datetime(system.get("updatedAt")), deleted_at=parse_datetime(system.get("deletedAt")),
             review_state=system.get("reviewState"), edits=number("edits") or 0,
             attachments_present=number("attachmentsPresent"), attachments_expected=number("attachmentsExpected"),
-            raw_json=json.dumps(row, ensure_ascii=False, sort_keys=True),
+            raw_json=raw_json(row),
         )
 
     def _table_row(self, records: FormRecords, table: TableLayout, row: dict, instance_id: str,
