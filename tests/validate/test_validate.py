@@ -171,3 +171,15 @@ def test_other_messages_name_the_question_in_both_languages(reports: dict[str, V
 def test_vietnamese_survives_in_values_and_messages(reports: dict[str, ValidationReport]) -> None:
     wrong = reports[P].failures_of(Case("wrong-type", P).instance_id)[0]
     assert wrong.value == "nhiều" and "“nhiều”" in wrong.message_vi and "“nhiều”" in wrong.message_en
+
+
+def test_the_suites_refuse_an_in_memory_sqlite_database_they_could_not_read() -> None:
+    """The suites read the pass's rows through their own connection: an in-memory database would look
+    empty to them, and every submission would pass unjudged."""
+    from sqlalchemy import make_url
+
+    from consult.validate import gx_context
+
+    for url in ("sqlite://", "sqlite:///:memory:"):
+        with pytest.raises(ValueError, match="in-memory SQLite"):
+            gx_context.validate_query(None, make_url(url), "rows", "SELECT 1", ["_instance_id"], TODAY)  # type: ignore[arg-type]

@@ -82,16 +82,27 @@ def _batch_definition(url: URL, name: str, query: str) -> BatchDefinition:
     (one GX data source per database, one query asset per name)."""
     source_name = _source_name(url)
     if (source_name, name) not in _batches:
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError("the suites read the rows from the reporting database, and an in-memory SQLite "
+                             "database is private to one connection: give a file (sqlite:///reporting.db)")
         sources = context().data_sources
         try:
             source = sources.get(source_name)
         except KeyError:
             address = url.render_as_string(hide_password=False)
             add = sources.add_sqlite if url.get_backend_name() == "sqlite" else sources.add_postgres
-            source = add(source_name, connection_string=address, create_temp_table=False)
+            try:
+                source = add(source_name, connection_string=address, create_temp_table=False)
+            except Exception as error:  # GX's message may quote the connection string, password and all
+                raise ExpectationError(f"Great Expectations could not open {url.render_as_string()}: "
+                                       f"{_without(str(error), url)}") from None
         asset = next((a for a in source.assets if a.name == name), None) or source.add_query_asset(name, query)
         _batches[(source_name, name)] = asset.add_batch_definition_whole_table(f"{name}-rows")
     return _batches[(source_name, name)]
+
+
+def _without(message: str, url: URL) -> str:
+    return message.replace(url.password, "***") if url.password else message
 
 
 def forget(url: URL) -> None:
