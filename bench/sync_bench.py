@@ -491,6 +491,7 @@ def stage_rows(measures: list[Measure]) -> list[dict]:
             n = best["stage_rows"].get(stage)
             rows.append({"size": m.size, "variant": m.variant, "page_size": m.page_size, "stage": stage,
                          "seconds": round(seconds, 3), "rows": n,
+                         "peak_raised_mb": best.get("stage_peak_mb", {}).get(stage),
                          "rows_per_s": round(n / seconds) if n and seconds else None,
                          "share": round(seconds / best["seconds"], 3)})
     return rows
@@ -634,11 +635,13 @@ def print_report(rows: list[dict], stages: list[dict], goals: list[dict], facts:
             print(f"  {r['size']} page {r['page_size']}: this tree's consult sync ÷ the code before = "
                   f"{now['min_s'] / r['min_s']:.2f} (min), {now['median_s'] / r['median_s']:.2f} (median)")
     if stages:
-        print("\nStages inside the consult sync (best run): seconds, rows/s, share of the run")
-        print(f"{'N':>7} {'variant':8} {'page':>5} {'stage':11} {'s':>8} {'rows/s':>8} {'share':>6}")
+        print("\nStages inside the consult sync (best run): seconds, rows/s, share of the run, and how many MB the "
+              "stage raised the process's peak RSS by (the rest is the imports and set-up before the sync)")
+        print(f"{'N':>7} {'variant':8} {'page':>5} {'stage':11} {'s':>8} {'rows/s':>8} {'share':>6} {'peak +MB':>9}")
         for s in stages:
+            raised = s.get("peak_raised_mb")
             print(f"{s['size']:>7} {s['variant']:8} {s['page_size']:>5} {s['stage']:11} {s['seconds']:8.2f} "
-                  f"{s['rows_per_s'] or '-':>8} {s['share']:6.0%}")
+                  f"{s['rows_per_s'] or '-':>8} {s['share']:6.0%} {'-' if raised is None else f'{raised:.0f}':>9}")
     print_targets(goals)
 
 

@@ -139,6 +139,8 @@ class StageTimer:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.rows: dict[str, int] = defaultdict(int)
+        self.peak_mb: dict[str, float] = defaultdict(float)
+        """How far each stage raised the process's peak RSS: where memory grows with N."""
 
     def install(self) -> None:
         import consult.sync as sync
@@ -166,11 +168,12 @@ class StageTimer:
 
         def wrap(name: str, fn, rows_of=None):
             def timed(*args, **kwargs):
-                started = time.perf_counter()
+                started, peak = time.perf_counter(), peak_rss_mb()
                 try:
                     return fn(*args, **kwargs)
                 finally:
                     timer.seconds[name] += time.perf_counter() - started
+                    timer.peak_mb[name] += peak_rss_mb() - peak
                     if rows_of is not None:
                         timer.rows[name] += rows_of(args)
             return timed
@@ -239,7 +242,8 @@ def consult(spec: dict, db_path: Path) -> dict:
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": summary.pulled, "pages": summary.pages, "valid": summary.valid,
             "quarantined": summary.quarantined, "not_modified": summary.not_modified,
-            "database": engine.dialect.name, "stages": dict(timer.seconds), "stage_rows": dict(timer.rows)}
+            "database": engine.dialect.name, "stages": dict(timer.seconds), "stage_rows": dict(timer.rows),
+            "stage_peak_mb": {k: round(v, 1) for k, v in timer.peak_mb.items()}}
 
 
 def flow(spec: dict, db_path: Path, workdir: Path) -> dict:
@@ -259,7 +263,8 @@ def flow(spec: dict, db_path: Path, workdir: Path) -> dict:
                                   reports_dir=str(workdir / "reports"))
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": summary.pulled, "pages": summary.pages, "valid": summary.valid,
-            "quarantined": summary.quarantined, "stages": dict(timer.seconds), "stage_rows": dict(timer.rows)}
+            "quarantined": summary.quarantined, "stages": dict(timer.seconds), "stage_rows": dict(timer.rows),
+            "stage_peak_mb": {k: round(v, 1) for k, v in timer.peak_mb.items()}}
 
 
 def noop(spec: dict, db_path: Path) -> dict:
