@@ -542,11 +542,12 @@ def issue17_targets(measures: list[Measure], command: list[dict], incremental: l
             add(f"{_size(r['size'])} {target}" if name == "command" else target,
                 f"{r['min_s']:.2f} s, {r['peak_rss_mb']:.0f} MB (floor process {whole['floor']['min_s']:.2f} s)",
                 f"<= {TARGETS[key]} s", r["min_s"] <= TARGETS[key])
-    rates = {m.page_size: m.best["stage_rows"].get("validate", 0) / m.best["stages"]["validate"]
+    rates = {m.page_size: m.best["stage_rows"].get("validate", 0) / (m.best["stages"]["validate"]
+                                                                     + m.best["stages"].get("suites", 0))
              for m in at_ref if m.best["stages"].get("validate")}
     if rates:
         rate = max(rates.values())
-        add(f"validation rate at {_size(ref)} (validate stage rows / s)",
+        add(f"validation rate at {_size(ref)} (rows / s of the validate and suites stages)",
             ", ".join(f"{r:,.0f} rows/s (page {p})" for p, r in sorted(rates.items())),
             f">= {TARGETS['validate_rows_per_s']:,}", rate >= TARGETS["validate_rows_per_s"])
     else:

@@ -184,13 +184,13 @@ class StageTimer:
         RecordBuilder.build = wrap("records", build, lambda a: len(a[1]))
         sync.pull_submissions = lambda *args, **kwargs: timed_pages(pull(*args, **kwargs))
         sync.read_ahead = lambda pages: timed_pages(ahead(pages))
-        # Validation: the page rules on each page, the suites over a pass's rows and their verdicts (or,
-        # in code before them, `validate_records` on each page).
+        # Validation: "validate" the page rules on each page (in code before the two steps,
+        # `validate_records` on each page), "suites" the suites over a pass's rows and their verdicts.
         pages = lambda a: len(a[1].instance_ids)  # noqa: E731
-        for name, rows_of in (("validate_records", pages), ("judge_page", pages), ("judge_loaded", None),
-                              ("record_judgement", None)):
+        for name, stage, rows_of in (("validate_records", "validate", pages), ("judge_page", "validate", pages),
+                                     ("judge_loaded", "suites", None), ("record_judgement", "suites", None)):
             if hasattr(sync, name):
-                setattr(sync, name, wrap("validate", getattr(sync, name), rows_of))
+                setattr(sync, name, wrap(stage, getattr(sync, name), rows_of))
         sync.load_page = wrap("load", sync.load_page, lambda a: len(a[2].instance_ids))
         sync.recheck_duplicates = wrap("duplicates", sync.recheck_duplicates)
         # The rest of a run, so that "other" is what is left: each transaction's COMMIT (a page's
