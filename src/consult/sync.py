@@ -257,8 +257,7 @@ class FormSync:
         return ValidationContext(today=self.today)
 
     def _failure_rows(self, failures: list[Failure]) -> list[FailureRow]:
-        return [FailureRow(self.project_id, self.schema.form_id, f.instance_id, f.rule, f.column, f.row_id, f.value,
-                           f.message_vi, f.message_en) for f in failures]
+        return [FailureRow.of(self.project_id, self.schema.form_id, f) for f in failures]
 
     def _mark_purged(self) -> None:
         """Central purges only soft-deleted submissions (`purge`, after 30 days in the trash): a stored

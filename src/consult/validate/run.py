@@ -6,8 +6,8 @@ wrong type) and loads it with those failures; the page's submissions wait in `su
 for the suites. When the pass ends, `judge_loaded` runs each table's suite once as SQL over the
 rows of every waiting submission, and the sync records those failures with the statuses they
 change (`consult.warehouse.load.record_judgement`). `validate_records` does the same for one page
-on its own, in a scratch database. Only live submissions are validated: the caller passes pages without deleted ones
-(`SubmissionSystem.deleted_at` set), which are neither loaded nor reviewed.
+on its own, in a scratch database. Only live submissions are validated: the caller passes pages
+without deleted ones (`SubmissionSystem.deleted_at` set), which are neither loaded nor reviewed.
 
 Duplicate interviews are not judged here: whether an interview repeats another depends on
 every submission of the form, not on one page, so the sync judges them form-wide after each
@@ -99,11 +99,14 @@ def judge_page(schema: FormSchema, records: FormRecords, context: ValidationCont
     the page. The suites judge the page once it is in the database (`judge_loaded`)."""
     rules = ruleset(schema)
     page = Page(schema, records, context)
-    failures = _without_echoes([f for rule in rules.rules for f in rule.failures(page)])
-    order = {instance: i for i, instance in enumerate(records.instance_ids)}
-    failures.sort(key=lambda f: (order.get(f.instance_id, len(order)), f.row_id or "", f.column or "",
-                                 f.rule))
-    return failures
+    return _in_page_order(_without_echoes([f for rule in rules.rules for f in rule.failures(page)]),
+                          records.instance_ids)
+
+
+def _in_page_order(failures: list[Failure], instance_ids: list[str]) -> list[Failure]:
+    order = {instance: i for i, instance in enumerate(instance_ids)}
+    return sorted(failures, key=lambda f: (order.get(f.instance_id, len(order)), f.row_id or "", f.column or "",
+                                           f.rule))
 
 
 def judge_loaded(schema: FormSchema, engine: Engine, project_id: int, context: ValidationContext) -> list[Failure]:
@@ -121,7 +124,7 @@ def judge_loaded(schema: FormSchema, engine: Engine, project_id: int, context: V
         checks = rules.checks[key]
         index = [INSTANCE] if rules.layout.table(key).kind is TableKind.FORM else [INSTANCE, ROW]
         query = str(pending[key].compile(engine, compile_kwargs={"literal_binds": True}))
-        result = gx_context.validate_query(rules.suites[key], engine.url, pending_name(key, project_id, schema),
+        result = gx_context.validate_query(rules.suites[key], engine.url, _asset_name(key, project_id, schema),
                                            query, index, context.today)
         for outcome in result.results:
             if outcome.success:
@@ -136,7 +139,7 @@ def judge_loaded(schema: FormSchema, engine: Engine, project_id: int, context: V
     return failures
 
 
-def pending_name(key: str, project_id: int, schema: FormSchema) -> str:
+def _asset_name(key: str, project_id: int, schema: FormSchema) -> str:
     """The GX asset of a table's rows awaiting judgement: one per project, form and table."""
     return f"{project_id}-{schema.form_id}-{key or 'form'}-pending"
 
@@ -151,7 +154,7 @@ def validate_records(schema: FormSchema, records: FormRecords,
     Failures in repeat entries and choices tables belong to their submission (`_instance_id`).
     """
     failures = judge_page(schema, records, context)
-    rows = [failure_row(SCRATCH_PROJECT, schema.form_id, f) for f in failures]
+    rows = [FailureRow.of(SCRATCH_PROJECT, schema.form_id, f) for f in failures]
     with _scratch_lock:
         engine = _scratch_engine(records.layout)
         with engine.begin() as conn:
@@ -159,10 +162,8 @@ def validate_records(schema: FormSchema, records: FormRecords,
         judged = judge_loaded(schema, engine, SCRATCH_PROJECT, context)
         with engine.begin() as conn:
             record_judgement(conn, SCRATCH_PROJECT, schema.form_id,
-                             [failure_row(SCRATCH_PROJECT, schema.form_id, f) for f in judged])
-    order = {instance: i for i, instance in enumerate(records.instance_ids)}
-    failures = sorted([*failures, *judged], key=lambda f: (order.get(f.instance_id, len(order)), f.row_id or "",
-                                                           f.column or "", f.rule))
+                             [FailureRow.of(SCRATCH_PROJECT, schema.form_id, f) for f in judged])
+    failures = _in_page_order([*failures, *judged], records.instance_ids)
     failed = {f.instance_id for f in failures}
     statuses: dict[str, Status] = {i: "quarantined" if i in failed else "valid" for i in records.instance_ids}
     return ValidationReport(statuses, failures)
@@ -180,11 +181,6 @@ def _scratch_engine(layout: FormLayout) -> Engine:
     engine = create_engine_for(f"sqlite:///{folder / 'scratch.db'}")
     ensure_schema(engine, [layout])
     return engine
-
-
-def failure_row(project_id: int, form_id: str, failure: Failure) -> FailureRow:
-    return FailureRow(project_id, form_id, failure.instance_id, failure.rule, failure.column, failure.row_id,
-                      failure.value, failure.message_vi, failure.message_en)
 
 
 def _without_echoes(failures: list[Failure]) -> list[Failure]:

@@ -11,13 +11,16 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, delete, select
 from sqlalchemy.engine import Connection
 
 from consult.warehouse.database import bulk_insert
 from consult.warehouse.tables import validation_failures
+
+if TYPE_CHECKING:
+    from consult.validate.report import Failure
 
 CHUNK = 500
 """Instance ids per IN (...): well under every driver's parameter limit."""
@@ -39,6 +42,12 @@ class FailureRow:
     """Any JSON value; stored as text (JSON for objects and lists)."""
     message_vi: str
     message_en: str
+
+    @classmethod
+    def of(cls, project_id: int, form_id: str, failure: Failure) -> FailureRow:
+        """A validation failure of a submission of this project's form, as the database keeps it."""
+        return cls(project_id, form_id, failure.instance_id, failure.rule, failure.column, failure.row_id,
+                   failure.value, failure.message_vi, failure.message_en)
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:

@@ -543,8 +543,7 @@ def recheck_duplicates(conn: Connection, project_id: int, schema: FormSchema, la
         member_ids = sorted(i for i, _, _ in members)
         judged = rule.judge(schema, members,
                             _failing_among(conn, project_id, form_id, rule.name, member_ids, dense(len(member_ids))))
-        rows = [FailureRow(project_id, form_id, f.instance_id, f.rule, f.column, f.row_id, f.value,
-                           f.message_vi, f.message_en) for f in judged]
+        rows = [FailureRow.of(project_id, form_id, f) for f in judged]
         scoped = ids | set(member_ids)
         rule_changed = replace_rule_failures(conn, project_id, form_id, scope.rule, rows, among=scoped,
                                              scan=dense(len(scoped)))
