@@ -24,6 +24,7 @@ from consult.warehouse.load import (
 )
 from consult.warehouse.records import FormLayout, RecordBuilder
 from consult.warehouse.tables import form_tables, submissions, validation_failures
+from consult.warehouse.verdicts import verdicts_of
 
 from .helpers import PROJECT, failure, load_rows
 from .odata_rows import instance_id, odata_row
@@ -158,3 +159,23 @@ def test_big_pages_go_in_chunks(engine: Engine, province: FormSchema) -> None:
     assert load_rows(engine, province, page).new == 1202
     assert load_rows(engine, province, page).updated == 1202
     assert _count(engine, form_tables(FormLayout.of(province))["members"]) == 1202
+
+
+@pytest.mark.parametrize("share", [1, 2, 20])
+def test_verdicts_read_by_id_lists_or_over_the_whole_form_agree(engine: Engine, province: FormSchema,
+                                                                 share: int) -> None:
+    """A first sync asks about every submission (one read of the form), a re-sync about a few (IN
+    lists): both count the same statuses and failures, deleted submissions left out."""
+    page = [odata_row(province, i) for i in range(1, 41)]
+    load_rows(engine, province, page, failures=[failure(province, instance_id(i)) for i in (2, 3, 5, 30)]
+              + [failure(province, instance_id(3), rule="required", column="respondent_name", value=None)])
+    with engine.begin() as conn:
+        mark_deleted(conn, PROJECT, FORM, [(instance_id(5), "2004-10-01T00:00:00.000Z")])
+        asked = [instance_id(i) for i in range(1, 41, share)]
+        found = verdicts_of(conn, PROJECT, FORM, asked)
+    quarantined = {instance_id(i) for i in (2, 3, 30)} & set(asked)
+    assert (found.valid, found.quarantined) == (len(set(asked) - {instance_id(5)}) - len(quarantined),
+                                                len(quarantined))
+    failing = [i for i in (2, 3, 5, 30) if instance_id(i) in asked]
+    expected = ({"range": len(failing)} if failing else {}) | ({"required": 1} if instance_id(3) in asked else {})
+    assert found.failures_by_rule == expected

@@ -26,11 +26,23 @@ def _live(project_id: int, form_id: str):
 
 
 def verdicts_of(conn: Connection, project_id: int, form_id: str, instance_ids: Iterable[str]) -> Verdicts:
-    """Statuses and failures (by rule) of these submissions, as they stand now."""
+    """Statuses and failures (by rule) of these submissions, as they stand now. Asked about most of
+    the form (a first sync), it reads the form's rows once instead of IN lists: 200 lists of 500
+    ids cost PostgreSQL seconds on tables it has no statistics for yet."""
     s, f = submissions.c, validation_failures.c
-    statuses: Counter[str] = Counter()
-    rules: Counter[str] = Counter()
-    for chunk in chunks(sorted(set(instance_ids))):
+    ids = sorted(set(instance_ids))
+    held = conn.execute(select(func.count()).select_from(submissions).where(
+        s.project_id == project_id, s.form_id == form_id)).scalar_one()
+    if len(ids) * 8 > held:
+        wanted = set(ids)
+        statuses = Counter(status for i, status in conn.execute(
+            select(s.instance_id, s.validation_status).where(_live(project_id, form_id))) if i in wanted)
+        rules = Counter(rule for i, rule in conn.execute(
+            select(f.instance_id, f.rule).where(f.project_id == project_id, f.form_id == form_id)) if i in wanted)
+        return Verdicts(statuses[VALID], statuses[QUARANTINED], dict(sorted(rules.items())))
+    statuses = Counter()
+    rules = Counter()
+    for chunk in chunks(ids):
         statuses.update(dict(conn.execute(
             select(s.validation_status, func.count()).where(_live(project_id, form_id), s.instance_id.in_(chunk))
             .group_by(s.validation_status)).all()))
