@@ -54,7 +54,7 @@ from consult.validate.duplicates import (
     key_of_stored,
     stored_key,
 )
-from consult.warehouse.database import bulk_insert
+from consult.warehouse.database import bulk_insert, upsert_into
 from consult.warehouse.failures import (
     FailureRow,
     chunks,
@@ -347,11 +347,11 @@ def mark_pending(conn: Connection, project_id: int, form_id: str, instance_ids: 
 
 
 def _mark(conn: Connection, pending: Table, project_id: int, form_id: str, instance_ids: Iterable[str]) -> None:
-    ids = sorted(set(instance_ids))
-    p = pending.c
-    for chunk in chunks(ids):
-        conn.execute(delete(pending).where(p.project_id == project_id, p.form_id == form_id, p.instance_id.in_(chunk)))
-    bulk_insert(conn, pending, [{"project_id": project_id, "form_id": form_id, "instance_id": i} for i in ids])
+    """Add to a pending set what is not in it yet: no delete by id lists, which PostgreSQL plans as
+    scans of a table it has no statistics for yet (a first sync)."""
+    rows = [{"project_id": project_id, "form_id": form_id, "instance_id": i} for i in sorted(set(instance_ids))]
+    if rows:
+        conn.execute(upsert_into(conn, pending).on_conflict_do_nothing(), rows)
 
 
 def _awaiting_suites(project_id: int, form_id: str) -> Select[tuple[str]]:
