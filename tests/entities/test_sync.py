@@ -137,3 +137,19 @@ def test_a_sync_run_brings_the_entity_lists_in_with_the_forms(
         engine.dispose()
     (entity_list,) = json.loads(summary)["entity_lists"]
     assert (entity_list["list"], entity_list["new"], entity_list["entity_errors"]) == ("focal_points", 1, 1)
+
+
+def test_the_per_entity_and_per_submission_requests_go_eight_at_a_time_in_order():
+    """A first sync asks Central once per entity (versions) and per submission (audits): eight in flight
+    at once, the answers in the order asked."""
+    import threading
+
+    from consult.warehouse.entities import CONCURRENT_REQUESTS, _concurrently
+
+    together = threading.Barrier(CONCURRENT_REQUESTS, timeout=10)
+
+    def fetch(n: int) -> int:
+        together.wait()  # breaks (BrokenBarrierError) unless eight calls are in flight at once
+        return n * n
+
+    assert _concurrently(fetch, list(range(4 * CONCURRENT_REQUESTS))) == [n * n for n in range(4 * CONCURRENT_REQUESTS)]

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -229,8 +230,9 @@ def sync_entity_list(central: CentralSession, engine: Engine, project_id: int, l
                 rows.append({"uuid": uuid, "conflict": entity.get("conflict"), "synced_at": now})
     # Central keeps no readable versions of a deleted entity (404.1): those of one deleted after an
     # earlier sync are stored already; one a warehouse first meets deleted keeps its row only.
-    versions = [v for uuid in sorted({r["uuid"] for r in rows if "label" in r and r["deleted_at"] is None})
-                for v in _versions(central, project_id, list_name, uuid)]
+    live = sorted({r["uuid"] for r in rows if "label" in r and r["deleted_at"] is None})
+    versions = [v for found in _concurrently(lambda uuid: _versions(central, project_id, list_name, uuid), live)
+                for v in found]
     outcomes = _submission_outcomes(central, engine, project_id, list_name, dataset, versions, now)
     last_change = max((m for r in rows for m in (r.get("updated_at"), r.get("created_at")) if m), default=None)
     with engine.begin() as conn:
@@ -306,29 +308,48 @@ def _submission_outcomes(central: CentralSession, engine: Engine, project_id: in
         made = {r.source_instance_id for r in conn.execute(select(v.source_instance_id).where(
             v.project_id == project_id, v.list_name == list_name, v.source_instance_id.is_not(None)))}
     made |= {version["source_instance_id"] for version in versions if version["source_instance_id"]}
+    unsettled = [(form_id, submission)
+                 for form_id in sorted({f["xmlFormId"] for f in dataset.get("sourceForms") or ()})
+                 for submission in call_pyodk(central.client.submissions.list, form_id=form_id, project_id=project_id)
+                 if (form_id, submission.instanceId) not in settled]
+    asked = [(form_id, submission) for form_id, submission in unsettled if submission.instanceId not in made]
+    audits_of = dict(zip([(form_id, s.instanceId) for form_id, s in asked], _concurrently(
+        lambda pair: submission_audits(central, project_id, pair[0], pair[1].instanceId), asked), strict=True))
     outcomes: list[dict[str, Any]] = []
-    for form_id in sorted({f["xmlFormId"] for f in dataset.get("sourceForms") or ()}):
-        for submission in call_pyodk(central.client.submissions.list, form_id=form_id, project_id=project_id):
-            instance_id = submission.instanceId
-            if (form_id, instance_id) in settled:
-                continue
-            outcome = {"project_id": project_id, "list_name": list_name, "form_id": form_id,
-                       "instance_id": instance_id, "outcome": ENTITY, "problem_code": None, "message": None,
-                       "checked_at": now}
-            if instance_id not in made:
-                audits = submission_audits(central, project_id, form_id, instance_id)
-                failure = next((a for a in audits if a.get("action") == "entity.error"), None)
-                if failure is not None:
-                    details = failure.get("details") or {}
-                    outcome.update(outcome=ERROR, message=details.get("errorMessage"),
-                                   problem_code=str((details.get("problem") or {}).get("problemCode", "")))
-                elif not any(str(a.get("action", "")).startswith("entity.") for a in audits):
-                    waits = dataset.get("approvalRequired") and submission.reviewState not in ("approved", "rejected")
-                    if waits or now - submission.createdAt < SETTLE_AFTER:
-                        continue  # the worker (or a reviewer) has not got to it yet
-                    outcome["outcome"] = NONE
-            outcomes.append(outcome)
+    for form_id, submission in unsettled:
+        instance_id = submission.instanceId
+        outcome = {"project_id": project_id, "list_name": list_name, "form_id": form_id,
+                   "instance_id": instance_id, "outcome": ENTITY, "problem_code": None, "message": None,
+                   "checked_at": now}
+        if instance_id not in made:
+            audits = audits_of[(form_id, instance_id)]
+            failure = next((a for a in audits if a.get("action") == "entity.error"), None)
+            if failure is not None:
+                details = failure.get("details") or {}
+                outcome.update(outcome=ERROR, message=details.get("errorMessage"),
+                               problem_code=str((details.get("problem") or {}).get("problemCode", "")))
+            elif not any(str(a.get("action", "")).startswith("entity.") for a in audits):
+                waits = dataset.get("approvalRequired") and submission.reviewState not in ("approved", "rejected")
+                if waits or now - submission.createdAt < SETTLE_AFTER:
+                    continue  # the worker (or a reviewer) has not got to it yet
+                outcome["outcome"] = NONE
+        outcomes.append(outcome)
     return outcomes
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+CONCURRENT_REQUESTS = 8
+"""GETs in flight at once for the per-entity versions and per-submission audits, on the run's one
+session: a first sync of a list asks for one of them per entity and per submission."""
+
+
+def _concurrently(fetch: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """`[fetch(i) for i in items]`, `CONCURRENT_REQUESTS` at a time: each is one round trip to Central."""
+    if len(items) < 2:
+        return [fetch(i) for i in items]
+    with ThreadPoolExecutor(max_workers=CONCURRENT_REQUESTS, thread_name_prefix="central-get") as pool:
+        return list(pool.map(fetch, items))
 
 
 def sync_entity_lists(central: CentralSession, engine: Engine, project_id: int,
