@@ -153,3 +153,41 @@ def test_the_per_entity_and_per_submission_requests_go_eight_at_a_time_in_order(
         return n * n
 
     assert _concurrently(fetch, list(range(4 * CONCURRENT_REQUESTS))) == [n * n for n in range(4 * CONCURRENT_REQUESTS)]
+
+
+def test_a_list_sync_reads_its_source_submissions_from_the_warehouse_and_skips_one_central_purged(
+        central: CentralSession, server: SandboxServer, entity_forms: list[BuiltForm], db_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sync run loads the forms before their entity lists, so the list's sync takes the source form's
+    submissions from the warehouse instead of listing all of them from Central at every sync; one the
+    warehouse holds but Central purged since (its audits answer 404) has no outcome and stops nothing."""
+    from datetime import UTC, datetime
+
+    from consult.warehouse.tables import ensure_schema, submissions
+
+    project_id = resolve_project(central, central.settings.project)
+    deploy_forms(central, project_id, entity_forms, {})
+    good, _ = register(central, project_id, "Trần Văn Minh", "soc_trang", "Sở Tài chính Sóc Trăng", "+84 299 1")
+    bad, _ = register(central, project_id, "Không Tên", "an_giang", label="")
+    server.exhaust_worker()
+    engine = create_engine_for(db_url)
+    try:
+        ensure_schema(engine, [])
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            conn.execute(submissions.insert(), [
+                {"project_id": project_id, "form_id": "focal_point_entity_test", "instance_id": instance_id,
+                 "submission_date": now, "validation_status": "valid", "raw_json": "{}", "loaded_at": now, "edits": 0}
+                for instance_id in (good, bad, "uuid:purged-since-the-warehouse-saw-it")])
+
+        def listed(_service, form_id: str, **_kwargs) -> list:
+            assert form_id != "focal_point_entity_test", "the warehouse holds this form: not listed from Central"
+            return []  # the update form, which the warehouse does not hold, has no submissions here
+
+        monkeypatch.setattr(type(central.client.submissions), "list", listed)
+        (summary,) = sync_entity_lists(central, engine, project_id, ["focal_points"])
+        assert [(e.instance_id, e.problem_code) for e in summary.errors] == [(bad, "400.2")]
+        assert _rows(engine, "SELECT instance_id, outcome FROM entity_submissions ORDER BY outcome") == [
+            (good, "entity"), (bad, "error")]
+    finally:
+        engine.dispose()

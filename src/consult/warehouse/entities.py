@@ -45,11 +45,11 @@ from consult.central.entities import (
     entity_versions,
     submission_audits,
 )
-from consult.central.session import CentralSession, call_pyodk, central_session
+from consult.central.session import CentralError, CentralSession, call_pyodk, central_session
 from consult.warehouse.database import create_engine_for, upsert_into
 from consult.warehouse.records import table_name
 from consult.warehouse.state import advance_watermark, read_watermark
-from consult.warehouse.tables import SchemaConflict, UtcDateTime, _add_column, watermarks
+from consult.warehouse.tables import SchemaConflict, UtcDateTime, _add_column, submissions, watermarks
 
 TABLE_PREFIX = "entities"
 WATERMARK_PREFIX = "entity-list:"
@@ -310,31 +310,69 @@ def _submission_outcomes(central: CentralSession, engine: Engine, project_id: in
     made |= {version["source_instance_id"] for version in versions if version["source_instance_id"]}
     unsettled = [(form_id, submission)
                  for form_id in sorted({f["xmlFormId"] for f in dataset.get("sourceForms") or ()})
-                 for submission in call_pyodk(central.client.submissions.list, form_id=form_id, project_id=project_id)
-                 if (form_id, submission.instanceId) not in settled]
-    asked = [(form_id, submission) for form_id, submission in unsettled if submission.instanceId not in made]
-    audits_of = dict(zip([(form_id, s.instanceId) for form_id, s in asked], _concurrently(
-        lambda pair: submission_audits(central, project_id, pair[0], pair[1].instanceId), asked), strict=True))
+                 for submission in _source_submissions(central, engine, project_id, form_id)
+                 if (form_id, submission.instance_id) not in settled]
+    asked = [(form_id, submission) for form_id, submission in unsettled if submission.instance_id not in made]
+    audits_of = dict(zip([(form_id, s.instance_id) for form_id, s in asked], _concurrently(
+        lambda pair: _audits(central, project_id, pair[0], pair[1].instance_id), asked), strict=True))
     outcomes: list[dict[str, Any]] = []
     for form_id, submission in unsettled:
-        instance_id = submission.instanceId
+        instance_id = submission.instance_id
         outcome = {"project_id": project_id, "list_name": list_name, "form_id": form_id,
                    "instance_id": instance_id, "outcome": ENTITY, "problem_code": None, "message": None,
                    "checked_at": now}
         if instance_id not in made:
             audits = audits_of[(form_id, instance_id)]
+            if audits is None:
+                continue
             failure = next((a for a in audits if a.get("action") == "entity.error"), None)
             if failure is not None:
                 details = failure.get("details") or {}
                 outcome.update(outcome=ERROR, message=details.get("errorMessage"),
                                problem_code=str((details.get("problem") or {}).get("problemCode", "")))
             elif not any(str(a.get("action", "")).startswith("entity.") for a in audits):
-                waits = dataset.get("approvalRequired") and submission.reviewState not in ("approved", "rejected")
-                if waits or now - submission.createdAt < SETTLE_AFTER:
+                waits = dataset.get("approvalRequired") and submission.review_state not in ("approved", "rejected")
+                if waits or now - submission.created_at < SETTLE_AFTER:
                     continue  # the worker (or a reviewer) has not got to it yet
                 outcome["outcome"] = NONE
         outcomes.append(outcome)
     return outcomes
+
+
+@dataclass(frozen=True)
+class SourceSubmission:
+    """A live submission of a form that feeds an entity list: what deciding its outcome needs."""
+
+    instance_id: str
+    review_state: str | None
+    created_at: datetime
+
+
+def _audits(central: CentralSession, project_id: int, form_id: str, instance_id: str) -> list[dict] | None:
+    """A submission's audits; None when Central no longer has it (purged since the warehouse saw it)."""
+    try:
+        return submission_audits(central, project_id, form_id, instance_id)
+    except CentralError as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def _source_submissions(central: CentralSession, engine: Engine, project_id: int,
+                        form_id: str) -> list[SourceSubmission]:
+    """The form's live submissions: from the warehouse when it holds the form (a sync run loads its
+    forms before their entity lists), so a sync with nothing new does not list every submission
+    from Central again; from Central's submission list otherwise."""
+    s = submissions.c
+    with engine.connect() as conn:
+        stored = [SourceSubmission(r.instance_id, r.review_state, r.submission_date) for r in conn.execute(
+            select(s.instance_id, s.review_state, s.submission_date).where(
+                s.project_id == project_id, s.form_id == form_id, s.deleted_at.is_(None), s.purged_at.is_(None),
+                s.submission_date.is_not(None)))] if inspect(conn).has_table(submissions.name) else []
+    if stored:
+        return stored
+    return [SourceSubmission(r.instanceId, r.reviewState, r.createdAt)
+            for r in call_pyodk(central.client.submissions.list, form_id=form_id, project_id=project_id)]
 
 
 T = TypeVar("T")
