@@ -52,7 +52,7 @@ class Page:
     records: FormRecords
     context: ValidationContext
     frames: TableFrames = field(init=False)
-    _scoped: dict[str, pd.DataFrame] = field(init=False, default_factory=dict)
+    _scoped: dict[str, ScopedTable] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.frames = TableFrames(self.records)
@@ -60,27 +60,52 @@ class Page:
     def table(self, key: str) -> TableLayout:
         return self.records.layout.table(key)
 
-    def scoped(self, key: str) -> pd.DataFrame:
+    def scoped(self, key: str) -> ScopedTable:
         """A table's rows with the columns of the rows that own them, so `${x}` resolves anywhere below x.
 
-        Field names are unique within a form, so joined columns never collide; key columns
-        of the owners are dropped.
-        """
+        Field names are unique within a form, so an owner's column never meets one of the table's
+        own; an owner's column is mapped onto the table's rows when a rule first reads it."""
         if key not in self._scoped:
-            frame = self.frames[key]
             table = self.table(key)
+            owner = None
             if table.parent is not None and table.kind is TableKind.REPEAT:
                 parent = self.table(table.parent)
-                owner_keys = [c for c in parent.key_columns if c not in (INSTANCE, ROW)]
-                owner = self.scoped(parent.key).drop(columns=owner_keys)
-                if parent.kind is TableKind.FORM:
-                    frame = frame.merge(owner, on=INSTANCE, how="left", validate="many_to_one")
-                else:
-                    owner = owner.drop(columns=[INSTANCE]).rename(columns={ROW: PARENT})
-                    frame = frame.merge(owner, on=PARENT, how="left", validate="many_to_one")
-                frame.index = self.frames[key].index
-            self._scoped[key] = frame
+                link, owner_key = (INSTANCE, INSTANCE) if parent.kind is TableKind.FORM else (PARENT, ROW)
+                owner = (self.scoped(parent.key), link, owner_key)
+            self._scoped[key] = ScopedTable(self.frames[key], owner)
         return self._scoped[key]
+
+
+class ScopedTable:
+    """One table's rows (`frame`), reading a column it lacks from the rows that own them: the owning
+    table's row whose `owner_key` equals this row's `link` (`_instance_id` under the form, the parent
+    entry's `_row_id` under a repeat)."""
+
+    def __init__(self, frame: pd.DataFrame, owner: tuple[ScopedTable, str, str] | None):
+        self.frame, self._owner = frame, owner
+        self._mapped: dict[str, pd.Series] = {}
+
+    @property
+    def index(self) -> pd.Index:
+        return self.frame.index
+
+    @property
+    def empty(self) -> bool:
+        return self.frame.empty
+
+    def __getitem__(self, column: str) -> pd.Series:
+        if column in self.frame.columns:
+            return self.frame[column]
+        if self._owner is None:
+            raise KeyError(column)
+        if column not in self._mapped:
+            owner, link, owner_key = self._owner
+            by_key = pd.Series(owner[column].to_numpy(), index=owner.frame[owner_key].to_numpy())
+            if not by_key.index.is_unique:
+                raise ValueError(f"owner rows repeat a {owner_key}")
+            self._mapped[column] = pd.Series(self.frame[link].map(by_key).to_numpy(), index=self.frame.index,
+                                             name=column)
+        return self._mapped[column]
 
 
 def answer_column(table: TableLayout, field: str) -> str:
