@@ -7,12 +7,14 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 
 from consult.forms.schema import FormSchema
 from consult.validate.duplicates import duplicate_rules
 from consult.warehouse.load import (
+    KEY_BATCH,
     failing_instances,
     interviews,
     load_page,
@@ -63,7 +65,12 @@ def _statuses_follow(conn: Connection) -> None:
         assert status == ("quarantined" if instance in failing else "valid"), instance
 
 
-def test_incremental_verdicts_equal_the_form_wide_pass(engine: Engine, province: FormSchema) -> None:
+@pytest.mark.parametrize("key_batch", [KEY_BATCH, 2], ids=["batch", "stored-while-read"])
+def test_incremental_verdicts_equal_the_form_wide_pass(engine: Engine, province: FormSchema, key_batch: int,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`stored-while-read`: a recheck of the whole form stores keys every 2 submissions while it still
+    reads the form (a cursor open, a server-side one on PostgreSQL), as it does every 5000 at scale."""
+    monkeypatch.setattr("consult.warehouse.load.KEY_BATCH", key_batch)
     ensure_schema(engine, [FormLayout.of(province)])
     builder = RecordBuilder(province)
     rng = random.Random(17)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -298,6 +298,13 @@ def interviews(conn: Connection, project_id: int, form_id: str, table_name: str,
     Values come as stored (NULLs kept, dates as dates, timestamps aware); the rule normalises
     keys itself (case, spacing, Unicode form), so matching happens there, not in SQL.
     Given `instance_ids`, only those of them."""
+    return list(iter_interviews(conn, project_id, form_id, table_name, columns, instance_ids))
+
+
+def iter_interviews(conn: Connection, project_id: int, form_id: str, table_name: str,
+                    columns: Sequence[str], instance_ids: Sequence[str] | None = None) -> Iterator[Interview]:
+    """`interviews`, one at a time: a whole form's are read as a stream (a server-side cursor on
+    PostgreSQL), so keying them holds no more than a batch."""
     table = Table(table_name, MetaData(), autoload_with=conn)
     s = submissions.c
     query = (select(table.c[INSTANCE], s.submission_date, *(table.c[c] for c in columns))
@@ -307,12 +314,17 @@ def interviews(conn: Connection, project_id: int, form_id: str, table_name: str,
              .order_by(table.c[INSTANCE]))
     if instance_ids is None or len(instance_ids) > FULL_READ:
         wanted = None if instance_ids is None else set(instance_ids)
-        found = [row for row in conn.execute(query) if wanted is None or row[0] in wanted]
+        found: Iterable[Any] = (row for row in conn.execute(query.execution_options(yield_per=KEY_BATCH))
+                                if wanted is None or row[0] in wanted)
     else:
-        found = [row for chunk in chunks(instance_ids)
-                 for row in conn.execute(query.where(table.c[INSTANCE].in_(chunk)))]
-    return [(instance_id, plain(submitted), tuple(plain(v) for v in values))
-            for instance_id, submitted, *values in found]
+        found = (row for chunk in chunks(instance_ids) for row in conn.execute(query.where(
+            table.c[INSTANCE].in_(chunk))))
+    for instance_id, submitted, *values in found:
+        yield instance_id, plain(submitted), tuple(plain(v) for v in values)
+
+
+KEY_BATCH = 5000
+"""Submissions keyed and stored at a time by a recheck that reads the whole form."""
 
 
 def failing_instances(conn: Connection, project_id: int, form_id: str, except_rule: str) -> set[str]:
@@ -446,18 +458,22 @@ def _rekey(conn: Connection, scope: _RuleScope, rule: DuplicateRule, table_name:
                 scope.keys, k.instance_id.in_(chunk), k.key.is_not(None))).scalars()}
     for chunk in chunks(stale):
         conn.execute(delete(duplicate_keys).where(scope.keys, k.instance_id.in_(chunk)))
-    rows = []
-    for instance_id, submitted, values in interviews(conn, scope.project_id, scope.form_id, table_name,
-                                                     rule.columns, None if whole else sorted(ids)):
+    rows: list[dict[str, Any]] = []
+    live: set[str] = set()
+    for instance_id, submitted, values in iter_interviews(conn, scope.project_id, scope.form_id, table_name,
+                                                          rule.columns, None if whole else sorted(ids)):
         if whole and instance_id not in ids:
             continue
         key = rule.key(dict(zip(rule.columns, values, strict=True)))
         if key is not None:
             touched.add(key)
+        live.add(instance_id)
         rows.append({"project_id": scope.project_id, "form_id": scope.form_id, "rule": rule.name,
                      "instance_id": instance_id, "key_hash": key_hash(key), "key": stored_key(key),
                      "submission_date": submitted})
-    live = {row["instance_id"] for row in rows}
+        if len(rows) == KEY_BATCH:
+            bulk_insert(conn, duplicate_keys, rows)
+            rows = []
     rows += [{"project_id": scope.project_id, "form_id": scope.form_id, "rule": rule.name, "instance_id": i,
               "key_hash": None, "key": None, "submission_date": None} for i in ids - live]
     bulk_insert(conn, duplicate_keys, rows)
