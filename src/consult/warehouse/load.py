@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +54,7 @@ from consult.validate.duplicates import (
     key_of_stored,
     stored_key,
 )
+from consult.validate.report import Failure
 from consult.warehouse.database import bulk_insert, upsert_into
 from consult.warehouse.failures import (
     FailureRow,
@@ -480,19 +481,46 @@ def _rekey(conn: Connection, scope: _RuleScope, rule: DuplicateRule, table_name:
     return touched
 
 
-def _members(conn: Connection, scope: _RuleScope, keys: set[tuple[str, ...]], whole: bool) -> list[KeyedInterview]:
-    """Every live submission holding one of `keys`, through the key index (`whole`: reading
-    all of the rule's keys instead)."""
+def _members(conn: Connection, scope: _RuleScope, keys: set[tuple[str, ...]]) -> list[KeyedInterview]:
+    """Every live submission holding one of `keys`, through the key index."""
     k = duplicate_keys.c
-    columns = (k.instance_id, k.submission_date, k.key)
-    if whole:
-        found = conn.execute(select(*columns).where(scope.keys, k.key.is_not(None))).all()
-    else:
-        hashes = sorted({key_hash(key) for key in keys})
-        found = [row for chunk in chunks(hashes)
-                 for row in conn.execute(select(*columns).where(scope.keys, k.key_hash.in_(chunk)))]
+    hashes = sorted({key_hash(key) for key in keys})
+    found = [row for chunk in chunks(hashes)
+             for row in conn.execute(select(k.instance_id, k.submission_date, k.key).where(
+                 scope.keys, k.key_hash.in_(chunk)))]
     return [(i, plain(submitted), key) for i, submitted, text in found
             if (key := key_of_stored(text)) in keys]
+
+
+def _judged(conn: Connection, schema: FormSchema, scope: _RuleScope, rule: DuplicateRule,
+            keys: set[tuple[str, ...]], dense: Callable[[int], bool]) -> tuple[list[Failure], set[str]]:
+    """The rule's verdicts on every live submission holding one of `keys`, and who those are. When
+    the keys are most of the form's (a first sync), the keys are read in key order and judged a batch
+    of whole key groups at a time (a key's verdict depends on its members only), so no more than a
+    batch is held; a few keys are read through the key index at once."""
+    if not dense(len(keys)):
+        members = _members(conn, scope, keys)
+        member_ids = sorted(i for i, _, _ in members)
+        failing = _failing_among(conn, scope.project_id, scope.form_id, rule.name, member_ids,
+                                 dense(len(member_ids)))
+        return rule.judge(schema, members, failing), set(member_ids)
+    failing = failing_instances(conn, scope.project_id, scope.form_id, rule.name)
+    k = duplicate_keys.c
+    query = (select(k.instance_id, k.submission_date, k.key, k.key_hash).where(scope.keys, k.key.is_not(None))
+             .order_by(k.key_hash).execution_options(yield_per=KEY_BATCH))
+    judged: list[Failure] = []
+    member_ids: set[str] = set()
+    batch: list[KeyedInterview] = []
+    last = None
+    for instance_id, submitted, text, digest in conn.execute(query):
+        if len(batch) >= KEY_BATCH and digest != last:
+            judged += rule.judge(schema, batch, failing)
+            batch = []
+        last = digest
+        if (key := key_of_stored(text)) in keys:
+            batch.append((instance_id, plain(submitted), key))
+            member_ids.add(instance_id)
+    return judged + rule.judge(schema, batch, failing), member_ids
 
 
 def _failing_among(conn: Connection, project_id: int, form_id: str, except_rule: str,
@@ -555,12 +583,9 @@ def recheck_duplicates(conn: Connection, project_id: int, schema: FormSchema, la
             ids = _all_ids(conn, project_id, form_id)
             conn.execute(delete(duplicate_keys).where(scope.keys))
             keys = _rekey(conn, scope, rule, table_name, ids, True)
-        members = _members(conn, scope, keys, dense(len(keys)))
-        member_ids = sorted(i for i, _, _ in members)
-        judged = rule.judge(schema, members,
-                            _failing_among(conn, project_id, form_id, rule.name, member_ids, dense(len(member_ids))))
+        judged, member_ids = _judged(conn, schema, scope, rule, keys, dense)
         rows = [FailureRow.of(project_id, form_id, f) for f in judged]
-        scoped = ids | set(member_ids)
+        scoped = ids | member_ids
         rule_changed = replace_rule_failures(conn, project_id, form_id, scope.rule, rows, among=scoped,
                                              scan=dense(len(scoped)))
         refresh_statuses(conn, project_id, form_id, rule_changed)
