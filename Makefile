@@ -41,9 +41,10 @@ browser: pango
 	  if [ "$$(id -u)" = 0 ]; then $(APT_INSTALL) chromium poppler-utils >/dev/null; \
 	  else echo "install Debian's chromium and poppler-utils for the report tests" >&2; exit 1; fi; }
 
-## The whole test suite (installs Python deps, ODK's XForms engine and Chromium first).
+## The whole test suite (installs Python deps, ODK's XForms engine and Chromium first), a test file per worker.
+PYTEST_WORKERS ?= 2
 test: $(INSTALLED) $(ENGINE) browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 clean:
 	rm -rf build $(VENV) tests/enumerator/node_modules

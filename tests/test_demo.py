@@ -1,4 +1,7 @@
-"""`make demo` end to end: every deliberate mistake caught, the outputs written, no secret in them."""
+"""`make demo` end to end: every deliberate mistake caught, the outputs written, no secret in them.
+
+The demo runs once for the module (a whole round, 20–25 s), as `consult demo`; each test reads what it did.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,7 +24,7 @@ import requests
 from sqlalchemy import select
 from sqlalchemy import text as sql
 
-from consult.demo import run_demo
+from consult.demo import DemoResult
 from consult.sandbox.server import DEFAULT_ADMIN_PASSWORD
 from consult.warehouse.database import create_engine_for
 from consult.warehouse.tables import submissions
@@ -27,14 +32,75 @@ from consult.warehouse.tables import submissions
 from .conftest import FORM_IDS, FORMS
 
 
-def test_the_demo_runs_the_whole_round_and_says_where_everything_is(prefect_api, tmp_path: Path,
-                                                                     caplog: pytest.LogCaptureFixture) -> None:
+@dataclass
+class Demo:
+    """One `consult demo`: its workdir and printed output, what `run_demo` returned, said and logged."""
+
+    workdir: Path
+    output: str
+    result: DemoResult
+    said: list[str]
+    records: list[logging.LogRecord]
+    consult_environ: tuple[dict[str, str], dict[str, str]]
+    """The CONSULT_ variables before and after the demo."""
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _consult_environ() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("CONSULT_")}
+
+
+@pytest.fixture(scope="module")
+def demo(prefect_api, tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """`consult demo` with `run_demo` wrapped to keep its result and each line it says; every log record
+    (from DEBUG) on the root logger while it runs, as `caplog` would hold them."""
+    from typer.testing import CliRunner
+
+    import consult.demo
+    from consult.cli import app
+
+    workdir = tmp_path_factory.mktemp("demo") / "demo"
     said: list[str] = []
-    before = dict(os.environ)
-    caplog.set_level(logging.DEBUG)
-    result = run_demo(tmp_path / "demo", forms_dir=FORMS.forms_dir, say=said.append)
-    assert {k: v for k, v in os.environ.items() if k.startswith("CONSULT_")} == {
-        k: v for k, v in before.items() if k.startswith("CONSULT_")}, "the caller's environment is restored"
+    results: list[DemoResult] = []
+    run_demo = consult.demo.run_demo
+
+    def recorded(*args, say: Callable[[str], None], **kwargs) -> DemoResult:
+        def both(line: str) -> None:
+            said.append(line)
+            say(line)
+
+        results.append(run_demo(*args, say=both, **kwargs))
+        return results[-1]
+
+    root, records = logging.getLogger(), _Records()
+    level = root.level
+    before = _consult_environ()
+    root.addHandler(records)
+    root.setLevel(logging.DEBUG)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(consult.demo, "run_demo", recorded)
+            shown = CliRunner().invoke(app, ["demo", "--workdir", str(workdir), "--forms-dir", str(FORMS.forms_dir)])
+    finally:
+        root.removeHandler(records)
+        root.setLevel(level)
+    assert shown.exit_code == 0, shown.output
+    (result,) = results
+    return Demo(workdir, shown.output, result, said, records.records, (before, _consult_environ()))
+
+
+def test_the_demo_runs_the_whole_round_and_says_where_everything_is(demo: Demo) -> None:
+    result, said = demo.result, demo.said
+    before, after = demo.consult_environ
+    assert after == before, "the caller's environment is restored"
 
     assert result.interviews == 175 and result.mistakes == 9  # 169 interviews and 6 focal-point updates
     assert sum(s.quarantined for s in result.summaries) == result.mistakes
@@ -57,10 +123,10 @@ def test_the_demo_runs_the_whole_round_and_says_where_everything_is(prefect_api,
     stata, spss = result.reports["Stata (vi)"], result.reports["SPSS (en)"]
     assert len(list(stata.glob("*.dta"))) >= 5 and len(list(spss.glob("*.sav"))) >= 5
     assert (result.reports["codebook"] / "province_consultation-codebook.html").is_file()
-    photos = list((tmp_path / "demo" / "attachments" / "focal_point_registration").rglob("*.jpg"))
+    photos = list((demo.workdir / "attachments" / "focal_point_registration").rglob("*.jpg"))
     assert photos and any(f"{len(photos)} files of the submissions" in line for line in said)
 
-    _no_secret_anywhere(tmp_path / "demo", said, caplog)
+    _no_secret_anywhere(demo.workdir, said, demo.records)
 
 
 def _secrets(sandbox: Path) -> tuple[set[str], set[str]]:
@@ -94,13 +160,13 @@ def _prefect_records() -> list[str]:
     return asyncio.run(read())
 
 
-def _no_secret_anywhere(workdir: Path, said: list[str], caplog: pytest.LogCaptureFixture) -> None:
+def _no_secret_anywhere(workdir: Path, said: list[str], records: list[logging.LogRecord]) -> None:
     """The console, the log records, Prefect's logs and artifacts and every file the demo wrote
     (reporting database, reports, Data Docs, workbooks) hold neither the password nor a token.
     Only Central's own store and the QR codes (app-user tokens, by design) may."""
     secrets, app_user_tokens = _secrets(workdir / "sandbox")
     texts = [("console", line.encode()) for line in said]
-    texts += [("log", record.getMessage().encode()) for record in caplog.records]
+    texts += [("log", record.getMessage().encode()) for record in records]
     texts += [("prefect", text.encode()) for text in _prefect_records()]
     files = [p for p in workdir.rglob("*") if p.is_file() and "sandbox" not in p.relative_to(workdir).parts]
     assert any(p.suffix == ".xlsx" for p in files) and any(p.suffix == ".db" for p in files)
@@ -112,17 +178,12 @@ def _no_secret_anywhere(workdir: Path, said: list[str], caplog: pytest.LogCaptur
         assert not found, f"{where}: {found}"
 
 
-def test_the_demo_ends_with_sync_and_report_lines_that_work_on_its_database(prefect_api, tmp_path: Path) -> None:
+def test_the_demo_ends_with_sync_and_report_lines_that_work_on_its_database(demo: Demo, tmp_path: Path) -> None:
     """The lines `make demo` prints last, run as printed (only the sandbox's port moved to a free one)."""
     from prefect.settings import PREFECT_API_URL
-    from typer.testing import CliRunner
 
-    from consult.cli import app
-
-    workdir = tmp_path / "demo"
-    shown = CliRunner().invoke(app, ["demo", "--workdir", str(workdir), "--forms-dir", str(FORMS.forms_dir)])
-    assert shown.exit_code == 0, shown.output
-    lines = [line.strip() for line in shown.output.splitlines()]
+    workdir = demo.workdir
+    lines = [line.strip() for line in demo.output.splitlines()]
     serve = shlex.split(next(line for line in lines if line.startswith("consult sandbox ")))
     sync = shlex.split(next(line for line in lines if " consult sync " in line))
     report = shlex.split(next(line for line in lines if line.startswith("consult report ")))

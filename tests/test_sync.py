@@ -2,19 +2,17 @@
 
 Real parts throughout: the sandbox over HTTP, engine-free but Collect-shaped submissions
 from the fieldwork generator (some deliberately wrong), an edit and a deletion made in
-Central, and a real database. The kill test runs `python -m consult.sync --write-back` as a
-separate process through the fault proxy, which SIGKILLs it at chosen points of its work.
+Central, and a real database. The kill test runs `python -m consult.sync --write-back`'s main as a
+separate process (forked from one that imported it once: `forked_sync.py`) through the fault proxy, which
+SIGKILLs it at chosen points of its work.
 """
 
 from __future__ import annotations
 
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,6 +29,7 @@ from consult.warehouse.tables import submissions, validation_failures, watermark
 
 from .conftest import FORM_IDS, REPO, BuiltForms
 from .fieldwork_central import Field, edit_in_central, field_sandbox
+from .forked_sync import ForkedSync, start_server
 from .hardening.proxy import Fault, FaultProxy
 
 
@@ -99,28 +98,22 @@ def test_sync_loads_the_live_submissions_catches_every_mistake_and_writes_back_o
     engine.dispose()
 
 
-def _run_sync(field: Field, db_url: str, central_url: str | None = None) -> subprocess.Popen:
-    env = field.env(db_url) | ({"CONSULT_CENTRAL_URL": central_url} if central_url else {})
-    return subprocess.Popen([sys.executable, "-m", "consult.sync", "--build-dir", str(field.built.out_dir),
-                             "--write-back", "--page-size", "10"],
-                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+@pytest.fixture(scope="module")
+def forkserver() -> None:
+    """The sync's imports done once for the module's ~24 runs (a cold `python -m consult.sync` spends 3–4 s)."""
+    start_server()
+
+
+def _sync_run(field: Field, db_url: str, central_url: str, log: Path) -> ForkedSync:
+    """`python -m consult.sync --write-back --page-size 10` with Central's settings in the environment."""
+    env = field.env(db_url) | {"CONSULT_CENTRAL_URL": central_url}
+    return ForkedSync(["--build-dir", str(field.built.out_dir), "--write-back", "--page-size", "10"], env, REPO, log)
 
 
 def _data(tables: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
     """Everything but the watermarks: where a run's next pull starts depends on its timing (the
     clock Central answered at), not on the data, and any watermark at or before the data is right."""
     return {name: rows for name, rows in tables.items() if name != "watermarks"}
-
-
-@dataclass
-class _Kill:
-    """The proxy's `then`: SIGKILL the sync whose request it is holding or has just answered."""
-
-    process: subprocess.Popen | None = None
-
-    def __call__(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
 
 
 def _kill_points(rng: random.Random) -> list[tuple[str, Fault]]:
@@ -138,26 +131,24 @@ def _kill_points(rng: random.Random) -> list[tuple[str, Fault]]:
     ]
 
 
-def test_a_sync_killed_anywhere_then_rerun_equals_an_uninterrupted_one(field: Field, db_url: str,
-                                                                       tmp_path: Path) -> None:
+def test_a_sync_killed_anywhere_then_rerun_equals_an_uninterrupted_one(field: Field, db_url: str, tmp_path: Path,
+                                                                       forkserver: None) -> None:
     """Killed ten times per database: three times in the pull, three in validate/load, twice in
     write-back before the review is set and twice after a comment is stored; then run to the end; an uninterrupted sync into a fresh database of the same
     Central is the reference, and no quarantined submission has its comment twice."""
     rng = random.Random(20041008)
     with FaultProxy(field.server.url) as proxy:
-        for phase, fault in _kill_points(rng) + _kill_points(rng) + _kill_points(rng)[:2]:
-            kill = _Kill()
-            fault.then = kill
+        for number, (phase, fault) in enumerate(_kill_points(rng) + _kill_points(rng) + _kill_points(rng)[:2]):
+            killed = _sync_run(field, db_url, proxy.url, tmp_path / f"killed-{number}.log")
+            fault.then = killed.kill  # the proxy SIGKILLs the sync whose request it is holding or has just answered
             proxy.set(fault)
-            kill.process = _run_sync(field, db_url, proxy.url)
-            _, err = kill.process.communicate(timeout=120)
+            code, output = killed.start().wait(timeout=120)
             proxy.wait_idle()
             proxy.set(None)
-            assert fault.applied == 1 and kill.process.returncode == -signal.SIGKILL, (phase, err.decode()[-2000:])
-        for url in (db_url, f"sqlite:///{tmp_path / 'reference.db'}"):
-            run = _run_sync(field, url, proxy.url)
-            _, err = run.communicate(timeout=300)
-            assert run.returncode == 0, err.decode()
+            assert fault.applied == 1 and code == -signal.SIGKILL, (phase, output[-2000:])
+        for name, url in (("rerun", db_url), ("reference", f"sqlite:///{tmp_path / 'reference.db'}")):
+            code, output = _sync_run(field, url, proxy.url, tmp_path / f"{name}.log").start().wait(timeout=300)
+            assert code == 0, output
 
     got, expected = create_engine_for(db_url), create_engine_for(f"sqlite:///{tmp_path / 'reference.db'}")
     assert _data(snapshot(got)) == _data(snapshot(expected))
