@@ -1,19 +1,20 @@
 """Loading pages of FormRecords: the sync's hot path, and everything a sync writes.
 
 Every function takes the caller's `Connection` and never commits: a sync opens one
-`engine.begin()` per page and calls `load_page` and `advance_watermark` in it, so a page's
-rows, its validation results and the watermark commit together or not at all. Loading is
-an upsert by instance id, so a page loaded twice (a re-run after a kill, the pull's
-overlap) leaves the database as if it was loaded once.
+`engine.begin()` per page and calls `load_page` in it, so a page's rows, its page-rule failures
+and its place in `suite_pending` commit together or not at all; when the pass ends, one more
+transaction takes `record_judgement` (the suites' failures), `recheck_duplicates` and
+`advance_watermark`. Loading is an upsert by instance id, so a page loaded twice (a re-run
+after a kill, the pull's overlap) leaves the database as if it was loaded once.
 
 Rows go in bulk (COPY on PostgreSQL, executemany on SQLite) and deletes by IN lists of at
 most 500 ids: a page of 1000 submissions costs a few dozen round trips whatever its size.
 
 Duplicate interviews are judged form-wide, not per page (Central pages newest first, so a
 page check would never see the earlier interview before the later one): after each pass over
-the pages, `recheck_duplicates` reads every live submission's key (`interviews`), applies
-`DuplicateRule.across_form` and rewrites that rule's failures and the statuses they change,
-in the caller's transaction.
+the pages, `recheck_duplicates` keys what changed since the last recheck, judges the key groups
+it touched as `DuplicateRule.across_form` would, and rewrites that rule's failures and the
+statuses they change, in the caller's transaction.
 
 This module is the one import a sync needs: the bookkeeping (`state`), failures and
 `snapshot` are re-exported here.
