@@ -186,7 +186,7 @@ class StageTimer:
         sync.read_ahead = lambda pages: timed_pages(ahead(pages))
         # Validation: "validate" the page rules on each page (in code before the two steps,
         # `validate_records` on each page), "suites" the suites over a pass's rows and their verdicts.
-        pages = lambda a: len(a[1].instance_ids)  # noqa: E731
+        pages = lambda a: len(a[1].instance_ids)
         for name, stage, rows_of in (("validate_records", "validate", pages), ("judge_page", "validate", pages),
                                      ("judge_loaded", "suites", None), ("record_judgement", "suites", None)):
             if hasattr(sync, name):
