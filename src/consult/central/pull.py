@@ -115,9 +115,10 @@ in a row is inside quotes, so it does not match; one `translate` costs ~1 ms a p
 
 
 class NonFiniteNumber(float):
-    """NaN, ±Infinity or a number too large for a float, as a page held them (Central never sends them; a hostile server may).
-    Marked so that the raw JSON kept of the row writes them back as they came: orjson would
-    write null, so `consult.warehouse.records.raw_json` leaves such rows to the standard library."""
+    """NaN, ±Infinity or a number too large for a float, as a page held them (Central never sends
+    them; a hostile server may). Marked so that the raw JSON kept of the row writes them back as
+    they came: orjson would write null, so `consult.warehouse.records.raw_json` leaves such rows
+    to the standard library."""
 
 
 def decode_page(response: requests.Response) -> Any:
