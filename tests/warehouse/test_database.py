@@ -41,3 +41,21 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30_000
     engine.dispose()
+
+
+def test_sqlite_copies_the_wal_into_the_file_rarely_and_fully_when_closed(tmp_path: Path) -> None:
+    """A page of a sync writes more than SQLite's default 1000-page WAL: with that default every
+    commit checkpointed. The file gets the rows once the last connection closes, with no WAL left."""
+    path = tmp_path / "r.db"
+    engine = create_engine_for(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE page (body TEXT)"))
+        conn.execute(text("INSERT INTO page VALUES (:body)"), [{"body": f"{i:06d}" + "ồ" * 2000} for i in range(1500)])
+    wal = path.with_name("r.db-wal")
+    assert wal.stat().st_size > 1000 * 4096 > path.stat().st_size
+    engine.dispose()
+    assert not wal.exists() and path.stat().st_size > 1000 * 4096
+    reopened = create_engine_for(f"sqlite:///{path}")
+    with reopened.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM page")).scalar() == 1500
+    reopened.dispose()
