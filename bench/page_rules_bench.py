@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "bench"), str(REPO / "src")]
 
-from fill import prepared_sandbox
+from fill import CACHE, prepared_sandbox
 
 from consult.central.pull import SubmissionQuery, pull_submissions
 from consult.central.session import CentralSession
@@ -34,8 +34,8 @@ from consult.validate.run import judge_page, ruleset
 from consult.warehouse.records import RecordBuilder
 
 
-def odata_rows(size: int) -> tuple[object, list[dict]]:
-    with prepared_sandbox(size) as filled, CentralSession(filled.settings) as central:
+def odata_rows(size: int, cache: Path) -> tuple[object, list[dict]]:
+    with prepared_sandbox(size, cache=cache) as filled, CentralSession(filled.settings) as central:
         query = SubmissionQuery(filled.project_id, filled.form.schema.form_id, page_size=5000)
         return filled.form.schema, [row for page in pull_submissions(central, query) for row in page.rows]
 
@@ -45,8 +45,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10000, help="submissions of the cached fill to judge")
     parser.add_argument("--page-sizes", default="200,1000,5000")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--cache-dir", type=Path, default=CACHE)
     args = parser.parse_args()
-    schema, rows = odata_rows(args.size)
+    schema, rows = odata_rows(args.size, args.cache_dir)
     builder, context = RecordBuilder(schema), ValidationContext(today=date.today())
     print(f"{len(rows)} submissions of {schema.form_id}, {len(ruleset(schema).rules)} page rules")
     points = []
