@@ -8,7 +8,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from consult.forms.schema import FormSchema
+from consult.forms.schema import DataType, FormSchema
 from consult.warehouse.records import INSTANCE, PARENT, ROW, FormLayout, FormRecords, TableKind, TableLayout
 
 from .fields import FORM_TABLE, require_fields
@@ -19,8 +19,13 @@ __all__ = ["FORM_TABLE", "Page", "PageRule", "answer_column", "require_fields", 
 
 
 def table_frame(table: TableLayout, rows: list[dict]) -> pd.DataFrame:
+    """The rows as a DataFrame; integer columns stay integers (pandas' nullable `Int64`) when some are
+    empty, so `${n} = '1'` reads "1", not the "1.0" of the float64 pandas would pick."""
     columns = [*table.key_columns, *(c.name for c in table.columns)]
-    return pd.DataFrame.from_records(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    integers = [c.name for c in table.columns if c.data_type is DataType.INTEGER]
+    return pd.DataFrame.from_records(rows, columns=columns).astype(dict.fromkeys(integers, "Int64"))
 
 
 class TableFrames(Mapping[str, pd.DataFrame]):
