@@ -93,7 +93,7 @@ def _batch_definition(url: URL, name: str, query: str) -> BatchDefinition:
             add = sources.add_sqlite if url.get_backend_name() == "sqlite" else sources.add_postgres
             try:
                 source = add(source_name, connection_string=address, create_temp_table=False)
-            except Exception as error:  # GX's message may quote the connection string, password and all
+            except Exception as error:  # noqa: BLE001 -- GX's message may quote the connection string, password and all
                 raise ExpectationError(f"Great Expectations could not open {url.render_as_string()}: "
                                        f"{_without(str(error), url)}") from None
         asset = next((a for a in source.assets if a.name == name), None) or source.add_query_asset(name, query)

@@ -1,4 +1,4 @@
-"""One page of FormRecords as pandas DataFrames, the shape both GX and the domain rules read."""
+"""One page of FormRecords as pandas columns, the shape the page rules read."""
 
 from __future__ import annotations
 
@@ -14,29 +14,49 @@ from consult.warehouse.records import INSTANCE, PARENT, ROW, FormLayout, FormRec
 from .fields import FORM_TABLE, require_fields
 from .report import Failure, ValidationContext
 
-__all__ = ["FORM_TABLE", "Page", "PageRule", "answer_column", "require_fields", "table_frame",
+__all__ = ["FORM_TABLE", "ColumnFrame", "Page", "PageRule", "answer_column", "require_fields", "table_frame",
            "visible_columns"]
 
 
-def table_frame(table: TableLayout, rows: list[dict]) -> pd.DataFrame:
-    """The rows as a DataFrame; integer columns stay integers (pandas' nullable `Int64`) when some are
-    empty, so `${n} = '1'` reads "1", not the "1.0" of the float64 pandas would pick."""
-    columns = [*table.key_columns, *(c.name for c in table.columns)]
-    if not rows:
-        return pd.DataFrame(columns=columns)
-    integers = [c.name for c in table.columns if c.data_type is DataType.INTEGER]
-    return pd.DataFrame.from_records(rows, columns=columns).astype(dict.fromkeys(integers, "Int64"))
+def table_frame(table: TableLayout, rows: list[dict]) -> ColumnFrame:
+    return ColumnFrame(rows, (*table.key_columns, *(c.name for c in table.columns)),
+                       {c.name for c in table.columns if c.data_type is DataType.INTEGER})
 
 
-class TableFrames(Mapping[str, pd.DataFrame]):
-    """A page's tables as DataFrames, each built when a rule first reads it: most rules read the
-    form table only, and building a DataFrame costs more than most rules."""
+class ColumnFrame:
+    """A page's rows of one table, a column at a time: each column becomes a Series when a rule
+    first reads it. Rules read under half of a form's columns, and a DataFrame of them all was half
+    of the page rules' time (bench/page_rules_bench.py). Integer columns stay integers (pandas'
+    nullable `Int64`) when some are empty, so `${n} = '1'` reads "1", not the "1.0" of float64."""
+
+    def __init__(self, rows: list[dict], columns: tuple[str, ...], integers: set[str]):
+        self._rows, self._integers = rows, integers
+        self.columns = frozenset(columns)
+        self.index = pd.RangeIndex(len(rows))
+        self._built: dict[str, pd.Series] = {}
+
+    @property
+    def empty(self) -> bool:
+        return not self._rows
+
+    def __getitem__(self, column: str) -> pd.Series:
+        if column not in self._built:
+            if column not in self.columns:
+                raise KeyError(column)
+            values = [row.get(column) for row in self._rows]
+            self._built[column] = pd.Series(values, index=self.index, name=column,
+                                            dtype="Int64" if column in self._integers else None)
+        return self._built[column]
+
+
+class TableFrames(Mapping[str, ColumnFrame]):
+    """A page's tables, each built when a rule first reads it."""
 
     def __init__(self, records: FormRecords):
         self._records = records
-        self._built: dict[str, pd.DataFrame] = {}
+        self._built: dict[str, ColumnFrame] = {}
 
-    def __getitem__(self, key: str) -> pd.DataFrame:
+    def __getitem__(self, key: str) -> ColumnFrame:
         if key not in self._built:
             table = next((t for t in self._records.layout.tables if t.key == key), None)
             if table is None:
@@ -86,7 +106,7 @@ class ScopedTable:
     table's row whose `owner_key` equals this row's `link` (`_instance_id` under the form, the parent
     entry's `_row_id` under a repeat)."""
 
-    def __init__(self, frame: pd.DataFrame, owner: tuple[ScopedTable, str, str] | None):
+    def __init__(self, frame: ColumnFrame, owner: tuple[ScopedTable, str, str] | None):
         self.frame, self._owner = frame, owner
         self._mapped: dict[str, pd.Series] = {}
 

@@ -21,13 +21,13 @@ from consult.warehouse.records import INSTANCE, ROW, FormLayout, TableKind
 
 from . import messages
 from .expressions import Compare, Expr, Ref, Scope, Selected, Text, Unsupported, holds, parse, refs
-from .page import Page, PageRule, answer_column, visible_columns
+from .page import ColumnFrame, Page, PageRule, ScopedTable, answer_column, visible_columns
 from .report import Bilingual, Failure
 
 OTHER = "other"
 
 
-def scope_of(frame: pd.DataFrame, columns: Mapping[str, str] | None = None) -> Scope:
+def scope_of(frame: ColumnFrame | ScopedTable, columns: Mapping[str, str] | None = None) -> Scope:
     """`${name}` read from its column (`columns`: field name → column, where they differ)."""
     columns = columns or {}
     return Scope(frame.index, lambda name: frame[columns.get(name, name)])
@@ -48,7 +48,8 @@ def row_failures(page: Page, table_key: str, mask: pd.Series, rule: str, field: 
     nothing = pd.Series(None, index=frame.index)
     rows = frame[ROW] if page.table(table_key).kind is TableKind.REPEAT else nothing
     shown = values if values is not None else nothing
-    return [Failure.of(frame.at[i, INSTANCE], rule, field, rows.at[i], shown.at[i], message) for i in hit]
+    instances = frame[INSTANCE]
+    return [Failure.of(instances.at[i], rule, field, rows.at[i], shown.at[i], message) for i in hit]
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ class OneLead:
         from .relevance import row_failures
 
         members = page.frames[self.repeat]
-        leads = members.loc[members[self.role] == self.lead, INSTANCE].value_counts()
+        leads = members[INSTANCE][members[self.role] == self.lead].value_counts()
         counts = page.frames[FORM_TABLE][INSTANCE].map(leads).fillna(0).astype(int)
         wrong = _asked(page, self.repeat) & (_entries(page, self.repeat) > 0) & (counts != 1)
         role = messages.question(page.schema, self.role)
