@@ -14,13 +14,7 @@ from consult.warehouse.records import INSTANCE, PARENT, ROW, FormLayout, FormRec
 from .fields import FORM_TABLE, require_fields
 from .report import Failure, ValidationContext
 
-__all__ = ["FORM_TABLE", "ColumnFrame", "Page", "PageRule", "answer_column", "require_fields", "table_frame",
-           "visible_columns"]
-
-
-def table_frame(table: TableLayout, rows: list[dict]) -> ColumnFrame:
-    return ColumnFrame(rows, (*table.key_columns, *(c.name for c in table.columns)),
-                       {c.name for c in table.columns if c.data_type is DataType.INTEGER})
+__all__ = ["FORM_TABLE", "ColumnFrame", "Page", "PageRule", "answer_column", "require_fields", "visible_columns"]
 
 
 class ColumnFrame:
@@ -34,6 +28,11 @@ class ColumnFrame:
         self.columns = frozenset(columns)
         self.index = pd.RangeIndex(len(rows))
         self._built: dict[str, pd.Series] = {}
+
+    @classmethod
+    def of(cls, table: TableLayout, rows: list[dict]) -> ColumnFrame:
+        return cls(rows, (*table.key_columns, *(c.name for c in table.columns)),
+                   {c.name for c in table.columns if c.data_type is DataType.INTEGER})
 
     @property
     def empty(self) -> bool:
@@ -61,7 +60,7 @@ class TableFrames(Mapping[str, ColumnFrame]):
             table = next((t for t in self._records.layout.tables if t.key == key), None)
             if table is None:
                 raise KeyError(key)
-            self._built[key] = table_frame(table, self._records.rows.get(key, []))
+            self._built[key] = ColumnFrame.of(table, self._records.rows.get(key, []))
         return self._built[key]
 
     def __iter__(self) -> Iterator[str]:
