@@ -59,7 +59,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "bench"), str(REPO)]
 
-from fill import (  # noqa: E402
+from fill import (
     CACHE,
     CHUNK,
     add_submissions,
@@ -68,8 +68,9 @@ from fill import (  # noqa: E402
     prepared_sandbox,
     sandbox_copy,
 )
+from same_values import compare
 
-from tests.postgres import ThrowawayPostgres  # noqa: E402
+from tests.postgres import ThrowawayPostgres
 
 PYTHON = sys.executable
 RESULTS = REPO / "bench" / "results"
@@ -269,6 +270,7 @@ def bench_size(size: int, args: argparse.Namespace, prefect_env: dict | None, lo
         run_variant({**base, "variant": "floor", "page_size": 0 if size <= 100_000 else max(args.page_sizes),
                      "workdir": str(Path(tmp) / "warm-up")})
         synced_db: Path | None = None
+        baseline_db: Path | None = None
         for repeat in range(repeats):
             for variant, page_size in pairs:
                 workdir = Path(tmp) / f"{variant}-{page_size}-{repeat}"
@@ -291,10 +293,18 @@ def bench_size(size: int, args: argparse.Namespace, prefect_env: dict | None, lo
                 measures[(variant, page_size)].runs.append(result)
                 log(f"  {size:>7} {variant:9} p={page_size or '-':<5} run {repeat + 1}: {result['seconds']:8.2f} s, "
                     f"{result['peak_rss_mb']:6.0f} MB" + (f"  stages {fmt_stages(result)}" if "stages" in result else ""))
+                if variant == "baseline":
+                    baseline_db = workdir / "baseline.db"
                 if (variant, page_size) == first_sync and synced_db is None:
                     synced_db = workdir / "reporting.db"  # the no-op re-syncs what this run loaded
                 elif variant in ("consult", "before", "flow"):
                     shutil.rmtree(workdir, ignore_errors=True)  # a reporting DB not needed again
+        if synced_db is not None and baseline_db is not None:
+            check = compare(synced_db, baseline_db, filled.form.schema)
+            args.values_checks[size] = {**vars(check), "same": check.same}
+            log(f"  {check.line()}")
+            for example in check.examples:
+                log(f"    {example}")
         if args.profile and size == args.profile_size:
             page_size = args.page_sizes[0]
             out = RESULTS / f"profile-sync-{size}-p{page_size}"
@@ -625,7 +635,7 @@ def print_report(rows: list[dict], stages: list[dict], goals: list[dict], facts:
         if size is not None and r["size"] != size:
             print()
         size = r["size"]
-        ratio = lambda v: f"{v:.2f}" if v is not None else "-"  # noqa: E731
+        ratio = lambda v: f"{v:.2f}" if v is not None else "-"
         print(f"{r['size']:>7} {r['label']:28} {r['page_size'] or '-':>5} {r['min_s']:8.3f} {r['median_s']:9.3f} "
               f"{r['rows_per_s'] or '-':>8} {r['peak_rss_mb']:8.0f} {ratio(r['ratio_to_baseline']):>7} "
               f"{ratio(r['ratio_to_floor']):>8}")
@@ -708,6 +718,7 @@ def main() -> None:
     args.only = args.only.split(",") if args.only else None
     args.postgres = args.postgres or "postgres" in (args.only or ())
     args.load_average = {}
+    args.values_checks = {}
     args.profile_size = args.profile_size or (10000 if 10000 in args.sizes else max(args.sizes))
     if args.million and args.million_size not in args.sizes:
         if args.million_size <= max(args.sizes):
@@ -717,7 +728,7 @@ def main() -> None:
         args.incremental = 0.01
     facts = machine()
     started = time.perf_counter()
-    log = lambda text: print(text, flush=True)  # noqa: E731
+    log = lambda text: print(text, flush=True)
     modes = {"command": (bench_command, print_command, "the whole consult sync command, then again (no-op), "
                                                        "and the floor"),
              "incremental": (bench_incremental, print_incremental, f"full sync, then {args.incremental or 0:.0%} new "
@@ -777,7 +788,8 @@ def main() -> None:
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "repeat": args.repeat,
         "lean_from": args.lean_from, "sqlite_pragmas": args.sqlite_pragma,
         "postgres_settings": args.postgres_settings if args.postgres else None,
-        "load_average": args.load_average, "bulk_vs_openrosa": check, "results": rows, "stages": stages,
+        "load_average": args.load_average, "bulk_vs_openrosa": check, "values_against_baseline": args.values_checks,
+        "results": rows, "stages": stages,
         "command_results": command, "incremental_results": incremental,
         "targets": goals, "total_s": round(time.perf_counter() - started, 1),
         "notes": [
@@ -790,6 +802,8 @@ def main() -> None:
             "write-back off; reporting DB: a fresh SQLite file per run, or a fresh PostgreSQL database "
             "(variant postgres) in a cluster started for the run",
         ]}, started)
+    if not all(c["same"] for c in args.values_checks.values()):
+        raise SystemExit("consult's database holds other values than the baseline's (values_against_baseline)")
 
 
 if __name__ == "__main__":

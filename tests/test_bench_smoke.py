@@ -36,6 +36,9 @@ def test_sync_bench_smallest_size(tmp_path: Path, bench_cache: Path):
     assert rows[("no-op", 50)]["detail"]["not_modified"] is True
     assert report["machine"]["cpu_count"] >= 1
     assert {s["stage"] for s in report["stages"]} >= {"pull", "records", "validate", "load"}
+    values = report["values_against_baseline"]["120"]
+    assert values["same"] and values["columns"] == 63 and values["rows"]["province_consultation"] == 120
+    assert "consult's values against the baseline's" in done.stdout
 
 
 @pytest.mark.slow
