@@ -47,3 +47,16 @@ def test_a_number_compared_with_text_reads_as_its_digits(schema: FormSchema, oth
     report = validate_records(schema, RecordBuilder(schema).build(rows), ValidationContext(today=date(2026, 12, 4)))
     failed = sorted((f.instance_id, f.column) for f in report.failures)
     assert failed == [("uuid:one", "why"), ("uuid:two", "where")]
+
+
+def test_a_failure_shows_an_empty_integer_as_no_value(schema: FormSchema) -> None:
+    from consult.validate.page import FORM_TABLE, Page
+    from consult.validate.relevance import row_failures
+    from consult.validate.report import Bilingual
+
+    rows = [_row("uuid:one", n=7), _row("uuid:empty", n=None)]
+    page = Page(schema, RecordBuilder(schema).build(rows), ValidationContext(today=date(2026, 12, 4)))
+    column = page.frames[FORM_TABLE]["n"]
+    assert str(column.dtype) == "Int64"
+    failures = row_failures(page, FORM_TABLE, column.isna() | (column == 7), "test", "n", column, Bilingual("x", "x"))
+    assert [(f.instance_id, f.value) for f in failures] == [("uuid:one", "7"), ("uuid:empty", None)]

@@ -40,14 +40,16 @@ def columns_by_name(schema: FormSchema) -> dict[str, str]:
 
 def row_failures(page: Page, table_key: str, mask: pd.Series, rule: str, field: str,
                  values: pd.Series | None, message: Bilingual) -> list[Failure]:
-    """Failures for the rows of a table where `mask` holds."""
+    """Failures for the rows of a table where `mask` holds; an empty value (None, NaN, pandas' NA of an
+    `Int64` column) is shown as none."""
     frame = page.frames[table_key]
     hit = frame.index[mask.fillna(False).astype(bool)]
     if hit.empty:
         return []
     nothing = pd.Series(None, index=frame.index)
     rows = frame[ROW] if page.table(table_key).kind is TableKind.REPEAT else nothing
-    shown = values if values is not None else nothing
+    shown = (values if values is not None else nothing).astype(object)
+    shown = shown.where(shown.notna(), None)
     instances = frame[INSTANCE]
     return [Failure.of(instances.at[i], rule, field, rows.at[i], shown.at[i], message) for i in hit]
 
