@@ -80,3 +80,19 @@ def test_page_rules_bench_splits_a_page_cost_and_names_the_rules(bench_cache: Pa
     assert "page    40:    3 pages" in done.stdout and "page   120:    1 pages" in done.stdout
     assert "fixed cost of a page" in done.stdout
     assert "required_if_relevant members member_name" in done.stdout
+
+
+@pytest.mark.slow
+def test_the_whole_command_says_where_its_time_went(tmp_path: Path, bench_cache: Path):
+    """`--command`: the command's own run record splits its time between the forms and the entity lists."""
+    out = tmp_path / "command.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "sync_bench.py"), "--command", "--sizes", "120", "--repeat", "1",
+         "--page-sizes", "50", "--check", "0", "--cache-dir", str(bench_cache), "--out", str(out)],
+        capture_output=True, text=True, timeout=180, cwd=REPO, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    rows = {r["what"]: r for r in json.loads(out.read_text())["results"]}
+    command, noop = rows["command"], rows["no-op command"]
+    assert 0 < command["forms_s"] + command["entity_lists_s"] < command["min_s"]
+    assert command["entity_lists_s"] > noop["entity_lists_s"]  # the first sync reads every entity's versions
+    assert "versions read" in done.stdout

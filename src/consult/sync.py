@@ -546,7 +546,7 @@ def _entity_lists(plan: SyncPlan) -> list[dict]:
             log.warning("entity list %s: no entity from %s", entity_list.list_name, error)
     return [{"project_id": plan.project_id, "list": e.list_name, "pulled": e.pulled, "new": e.new,
              "updated": e.updated, "deleted": e.deleted, "restored": e.restored, "conflicts": e.conflicts,
-             "entity_errors": len(e.errors)} for e in synced]
+             "entity_errors": len(e.errors), "versions": e.versions, "seconds": round(e.seconds, 3)} for e in synced]
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,7 @@ def test_a_sync_run_brings_the_entity_lists_in_with_the_forms(
         engine.dispose()
     (entity_list,) = json.loads(summary)["entity_lists"]
     assert (entity_list["list"], entity_list["new"], entity_list["entity_errors"]) == ("focal_points", 1, 1)
+    assert entity_list["versions"] == 1 and entity_list["seconds"] > 0  # where a run's time went
 
 
 def test_the_per_entity_and_per_submission_requests_go_eight_at_a_time_in_order():
