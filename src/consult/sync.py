@@ -377,6 +377,11 @@ class SyncPlan:
     def schema(self, form_id: str) -> FormSchema:
         return FormSchema.read(self.build_dir / f"{form_id}.schema.json")
 
+    def built_schemas(self) -> dict[str, FormSchema]:
+        """Every form built here, synced in this run or not: what the entity lists' source forms declare."""
+        return {path.name.removesuffix(".schema.json"): FormSchema.read(path)
+                for path in sorted(self.build_dir.glob("*.schema.json"))}
+
 
 def plan_sync(build_dir: Path, forms: list[str] | None = None, project: str | None = None,
               database: str | None = None, central_config: Path | None = None,
@@ -540,7 +545,8 @@ def _entity_lists(plan: SyncPlan) -> list[dict]:
     Central accepted but made no entity from is said, and kept in `entity_submissions`."""
     from consult.warehouse.entities import sync_project_entity_lists
 
-    synced = sync_project_entity_lists(plan.settings, plan.project_id, plan.database_url)
+    synced = sync_project_entity_lists(plan.settings, plan.project_id, plan.database_url,
+                                       schemas=plan.built_schemas())
     for entity_list in synced:
         for error in entity_list.errors:
             log.warning("entity list %s: no entity from %s", entity_list.list_name, error)

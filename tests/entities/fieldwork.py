@@ -24,10 +24,12 @@ def register(central: CentralSession, project_id: int, full_name: str, province:
 
 
 def update_phone(central: CentralSession, project_id: int, entity_id: str, base_version: int, phone: str) -> str:
-    """A focal_point_update_test submission: the phone of `entity_id`, as of `base_version`."""
+    """A focal_point_update_test submission: the phone of `entity_id`, as of `base_version`; no phone
+    makes the form's `update_if` (`${new_phone} != ''`) false, as Collect computes it."""
+    update = "1" if phone else "0"
     body = (HEAD.format(form="focal_point_update_test") +
             f"<focal_point>{entity_id}</focal_point><new_phone>{escape(phone)}</new_phone><meta>"
-            f'<entity dataset="focal_points" update="1" baseVersion="{base_version}" trunkVersion="" branchId="" '
+            f'<entity dataset="focal_points" update="{update}" baseVersion="{base_version}" trunkVersion="" branchId="" '
             f'id="{entity_id}"/><instanceID>uuid:{uuid.uuid4()}</instanceID></meta></data>')
     return _send(central, project_id, "focal_point_update_test", body)
 

@@ -192,3 +192,40 @@ def test_a_list_sync_reads_its_source_submissions_from_the_warehouse_and_skips_o
             (good, "entity"), (bad, "error")]
     finally:
         engine.dispose()
+
+
+def test_a_submission_whose_answers_asked_nothing_of_the_list_costs_no_request(
+        central: CentralSession, server: SandboxServer, entity_forms: list[BuiltForm], entity_build: Path,
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """focal_point_update_test updates an entity only when `${new_phone} != ''`. A submission without a
+    new phone did nothing to the list, and its answers in the warehouse say so: its outcome is `none`
+    at once, where its audits (one request per submission on a first sync) would have had to wait an
+    hour to say the same. One with a new phone is still judged by what Central did."""
+    from consult.forms.schema import FormSchema
+    from consult.sync import FormSync, SyncOptions
+    from consult.warehouse import entities
+
+    project_id = resolve_project(central, central.settings.project)
+    deploy_forms(central, project_id, entity_forms, {})
+    _, minh = register(central, project_id, "Trần Văn Minh", "soc_trang", "Sở Tài chính Sóc Trăng", "+84 299 1")
+    server.exhaust_worker()
+    quiet = update_phone(central, project_id, minh, 1, "")
+    changed = update_phone(central, project_id, minh, 1, "+84 299 2")
+    server.exhaust_worker()
+    schema = FormSchema.read(entity_build / "focal_point_update_test.schema.json")
+    assert [(d.list_name, d.updates, d.update_if) for d in schema.entities] == [
+        ("focal_points", True, "${new_phone} != ''")]
+    engine = create_engine_for(db_url)
+    try:
+        FormSync(central, engine, project_id, schema, SyncOptions()).run()
+        asked: list[str] = []
+        audits = entities.submission_audits
+        monkeypatch.setattr(entities, "submission_audits",
+                            lambda c, p, form_id, instance_id: asked.append(instance_id) or audits(c, p, form_id,
+                                                                                                  instance_id))
+        sync_entity_lists(central, engine, project_id, ["focal_points"], {"focal_point_update_test": schema})
+        assert quiet not in asked
+        assert dict(_rows(engine, "SELECT instance_id, outcome FROM entity_submissions "
+                                  "WHERE form_id = 'focal_point_update_test'")) == {quiet: "none", changed: "entity"}
+    finally:
+        engine.dispose()

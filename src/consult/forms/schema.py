@@ -155,6 +155,19 @@ class Repeat(BaseModel):
         return self
 
 
+class EntityDeclaration(BaseModel):
+    """What a submission may do to an entity list (the form's `entities` sheet): create an entity
+    when `create_if` holds (always when there is none), update one when `update_if` holds."""
+
+    list_name: str
+    creates: bool = False
+    create_if: str | None = None
+    updates: bool = False
+    update_if: str | None = None
+    repeat: str | None = None
+    """The xpath of the repeat whose entries each declare one; None: one per submission."""
+
+
 class FormSchema(BaseModel):
     form_id: str
     version: str
@@ -170,6 +183,7 @@ class FormSchema(BaseModel):
     choice_lists: dict[str, ChoiceList] = PydanticField(default_factory=dict)
     media: list[str] = PydanticField(default_factory=list)
     """Files the form declares and Central must hold before publishing."""
+    entities: list[EntityDeclaration] = PydanticField(default_factory=list)
     source: str
     """File name of the XLSForm."""
     xform_sha256: str

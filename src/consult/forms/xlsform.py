@@ -16,6 +16,7 @@ from consult.forms.schema import (
     Choice,
     ChoiceList,
     DataType,
+    EntityDeclaration,
     Field,
     FormSchema,
     Labels,
@@ -206,12 +207,26 @@ def _storage_names(fields: list[Field], repeats: list[Repeat], root: str) -> tup
     return named_fields, named_repeats
 
 
+def _entity_declaration(node: dict, repeat: str | None) -> EntityDeclaration:
+    """pyxform writes the entities sheet as attributes of `meta/entity`: `dataset`, and `create` or
+    `update` whose bind calculates the sheet's `create_if` or `update_if`."""
+    attributes = {c["name"]: c for c in node.get("children", []) if c.get("type") == "attribute"}
+
+    def condition(name: str) -> str | None:
+        return ((attributes.get(name) or {}).get("bind") or {}).get("calculate") or None
+
+    return EntityDeclaration(list_name=str(attributes["dataset"]["value"]), creates="create" in attributes,
+                             create_if=condition("create"), updates="update" in attributes,
+                             update_if=condition("update"), repeat=repeat)
+
+
 def schema_from_pyxform(data: dict, source: str, xform: str, media_dir: Path) -> FormSchema:
     languages: dict[str, str] = {}
     fields: list[Field] = []
     repeats: list[Repeat] = []
     choice_lists: dict[str, ChoiceList] = {}
     media: list[str] = []
+    entities: list[EntityDeclaration] = []
     root = data["name"]
 
     for list_name, choices in (data.get("choices") or {}).items():
@@ -256,6 +271,8 @@ def schema_from_pyxform(data: dict, source: str, xform: str, media_dir: Path) ->
                     walk(child, child_xpath, table, odata_path + [odata_name(name)], group_path + [name],
                          repeat, scope)
                 continue
+            if kind == "entity":
+                entities.append(_entity_declaration(child, repeat))
             itemset = child.get("itemset")
             if itemset and itemset.endswith((".csv", ".xml", ".geojson")) and itemset not in media:
                 media.append(itemset)
@@ -301,6 +318,7 @@ def schema_from_pyxform(data: dict, source: str, xform: str, media_dir: Path) ->
         repeats=repeats,
         choice_lists=choice_lists,
         media=referenced_media(xform),
+        entities=entities,
         source=source,
         xform_sha256=hashlib.sha256(xform.encode("utf-8")).hexdigest(),
     )

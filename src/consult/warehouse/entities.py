@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,7 +46,9 @@ from consult.central.entities import (
     submission_audits,
 )
 from consult.central.session import CentralError, CentralSession, call_pyodk, central_session
+from consult.forms.schema import DataType, FormSchema
 from consult.warehouse.database import create_engine_for, upsert_into
+from consult.warehouse.failures import chunks
 from consult.warehouse.records import table_name
 from consult.warehouse.state import advance_watermark, read_watermark
 from consult.warehouse.tables import SchemaConflict, UtcDateTime, _add_column, submissions, watermarks
@@ -195,8 +197,10 @@ def _row(project_id: int, record: dict[str, Any], properties: Iterable[str], now
     return row
 
 
-def sync_entity_list(central: CentralSession, engine: Engine, project_id: int, list_name: str) -> EntitySyncSummary:
-    """Bring one list's table, versions and entity errors up to date with Central."""
+def sync_entity_list(central: CentralSession, engine: Engine, project_id: int, list_name: str,
+                     schemas: Mapping[str, FormSchema] | None = None) -> EntitySyncSummary:
+    """Bring one list's table, versions and entity errors up to date with Central. `schemas` (form id
+    → its built FormSchema) spare Central a question per submission whose answers asked for no entity."""
     started = time.perf_counter()
     summary = EntitySyncSummary(list_name)
     dataset = dataset_json(central, project_id, list_name)
@@ -233,7 +237,7 @@ def sync_entity_list(central: CentralSession, engine: Engine, project_id: int, l
     live = sorted({r["uuid"] for r in rows if "label" in r and r["deleted_at"] is None})
     versions = [v for found in _concurrently(lambda uuid: _versions(central, project_id, list_name, uuid), live)
                 for v in found]
-    outcomes = _submission_outcomes(central, engine, project_id, list_name, dataset, versions, now)
+    outcomes = _submission_outcomes(central, engine, project_id, list_name, dataset, versions, now, schemas or {})
     last_change = max((m for r in rows for m in (r.get("updated_at"), r.get("created_at")) if m), default=None)
     with engine.begin() as conn:
         for row in rows:
@@ -298,9 +302,10 @@ def _versions(central: CentralSession, project_id: int, list_name: str, uuid: st
 
 def _submission_outcomes(central: CentralSession, engine: Engine, project_id: int, list_name: str,
                          dataset: dict[str, Any], versions: list[dict[str, Any]],
-                         now: datetime) -> list[dict[str, Any]]:
+                         now: datetime, schemas: Mapping[str, FormSchema]) -> list[dict[str, Any]]:
     """What became of each submission of the list's source forms not settled by an earlier sync: an
-    entity (named by a version's source, else by an `entity.*` audit), an `entity.error`, or nothing."""
+    entity (named by a version's source, else by an `entity.*` audit), an `entity.error`, or nothing:
+    at once when its answers asked for no entity (`_asked_nothing`), else from its audits."""
     e, v = entity_submissions.c, entity_versions_table.c
     with engine.connect() as conn:
         settled = {(r.form_id, r.instance_id) for r in conn.execute(select(e.form_id, e.instance_id).where(
@@ -312,7 +317,11 @@ def _submission_outcomes(central: CentralSession, engine: Engine, project_id: in
                  for form_id in sorted({f["xmlFormId"] for f in dataset.get("sourceForms") or ()})
                  for submission in _source_submissions(central, engine, project_id, form_id)
                  if (form_id, submission.instance_id) not in settled]
-    asked = [(form_id, submission) for form_id, submission in unsettled if submission.instance_id not in made]
+    quiet = {form_id: _asked_nothing(engine, schemas[form_id], project_id, list_name,
+                                     [s.instance_id for f, s in unsettled if f == form_id and s.instance_id not in made])
+             for form_id in {f for f, _ in unsettled} if form_id in schemas}
+    asked = [(form_id, submission) for form_id, submission in unsettled
+             if submission.instance_id not in made and submission.instance_id not in quiet.get(form_id, ())]
     audits_of = dict(zip([(form_id, s.instance_id) for form_id, s in asked], _concurrently(
         lambda pair: _audits(central, project_id, pair[0], pair[1].instance_id), asked), strict=True))
     outcomes: list[dict[str, Any]] = []
@@ -321,7 +330,9 @@ def _submission_outcomes(central: CentralSession, engine: Engine, project_id: in
         outcome = {"project_id": project_id, "list_name": list_name, "form_id": form_id,
                    "instance_id": instance_id, "outcome": ENTITY, "problem_code": None, "message": None,
                    "checked_at": now}
-        if instance_id not in made:
+        if instance_id in quiet.get(form_id, ()):
+            outcome["outcome"] = NONE
+        elif instance_id not in made:
             audits = audits_of[(form_id, instance_id)]
             if audits is None:
                 continue
@@ -337,6 +348,56 @@ def _submission_outcomes(central: CentralSession, engine: Engine, project_id: in
                 outcome["outcome"] = NONE
         outcomes.append(outcome)
     return outcomes
+
+
+def _asked_nothing(engine: Engine, schema: FormSchema, project_id: int, list_name: str,
+                   instance_ids: Sequence[str]) -> set[str]:
+    """Those of these submissions whose stored answers make the form's `create_if` and `update_if`
+    false: Central did no entity work for them, so their audits can hold no entity error, and a
+    first sync need not ask for them (one request each). Only for submissions of the version
+    built here, and a list declared once per submission in expressions `consult.validate.expressions`
+    reads; otherwise none, and the audits decide."""
+    declared = [d for d in schema.entities if d.list_name == list_name]
+    if not instance_ids or len(declared) != 1 or declared[0].repeat is not None:
+        return set()
+    conditions = [c for wanted, c in ((declared[0].creates, declared[0].create_if),
+                                      (declared[0].updates, declared[0].update_if)) if wanted]
+    if not conditions or None in conditions:
+        return set()  # an unconditional create or update always asks
+    import pandas as pd
+
+    from consult.validate.expressions import Scope, Unsupported, holds, parse, refs
+    from consult.validate.page import ColumnFrame
+    from consult.validate.relevance import columns_by_name
+    from consult.warehouse.records import INSTANCE, FormLayout
+
+    try:
+        expressions = [parse(c) for c in conditions]
+    except Unsupported:
+        return set()
+    columns = columns_by_name(schema)
+    table = FormLayout.of(schema).table("")
+    stored = {c.name: c for c in table.columns}
+    read = {columns.get(name, name) for e in expressions for name in refs(e)}
+    if not read <= stored.keys():
+        return set()  # a name outside the form table (a repeat's, a metadata field's)
+    form_table = Table(table.name, MetaData(), Column(INSTANCE, Text), *(Column(name, Text) for name in read))
+    s = submissions.c
+    rows = []
+    with engine.connect() as conn:
+        for chunk in chunks(instance_ids):
+            rows += [dict(r._mapping) for r in conn.execute(
+                select(*form_table.c).join(submissions, s.instance_id == form_table.c[INSTANCE]).where(
+                    s.project_id == project_id, s.form_id == schema.form_id, s.form_version == schema.version,
+                    s.instance_id.in_(chunk)))]
+    frame = ColumnFrame(rows, (INSTANCE, *read), {n for n in read if stored[n].data_type is DataType.INTEGER})
+    if frame.empty:
+        return set()
+    scope = Scope(frame.index, lambda name: frame[columns.get(name, name)])
+    asked = pd.Series(False, index=frame.index)
+    for expression in expressions:
+        asked |= holds(expression, scope)
+    return set(frame[INSTANCE][~asked])
 
 
 @dataclass(frozen=True)
@@ -390,21 +451,22 @@ def _concurrently(fetch: Callable[[T], R], items: Sequence[T]) -> list[R]:
         return list(pool.map(fetch, items))
 
 
-def sync_entity_lists(central: CentralSession, engine: Engine, project_id: int,
-                      lists: Iterable[str] | None = None) -> list[EntitySyncSummary]:
+def sync_entity_lists(central: CentralSession, engine: Engine, project_id: int, lists: Iterable[str] | None = None,
+                      schemas: Mapping[str, FormSchema] | None = None) -> list[EntitySyncSummary]:
     """Every entity list of the project (or those named) into the reporting database."""
     names = list(lists) if lists else sorted(
         d.name for d in call_pyodk(central.client.entity_lists.list, project_id=project_id))
-    return [sync_entity_list(central, engine, project_id, name) for name in names]
+    return [sync_entity_list(central, engine, project_id, name, schemas) for name in names]
 
 
 def sync_project_entity_lists(settings: CentralSettings, project_id: int, database_url: str,
-                              lists: Iterable[str] | None = None) -> list[EntitySyncSummary]:
+                              lists: Iterable[str] | None = None,
+                              schemas: Mapping[str, FormSchema] | None = None) -> list[EntitySyncSummary]:
     """`sync_entity_lists` with its own engine, on the run's shared Central session: what a sync run
     calls after its forms (`plan.settings, plan.project_id, plan.database_url`)."""
     engine = create_engine_for(database_url)
     try:
         with central_session(settings) as central:
-            return sync_entity_lists(central, engine, project_id, lists)
+            return sync_entity_lists(central, engine, project_id, lists, schemas)
     finally:
         engine.dispose()
