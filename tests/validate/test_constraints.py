@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consult.validate.constraints import TODAY, Range, non_capturing, read
-from consult.validate.expressions import Scope, Unsupported, holds, parse
+from consult.validate.expressions import Scope, Unsupported, holds, holds_for, parse
 
 
 def test_bounds_merge_into_one_range() -> None:
@@ -73,6 +73,20 @@ SCOPE = Scope(FRAME.index, lambda name: FRAME[name])
 ])
 def test_relevance_shapes(expression: str, expected: list[bool]) -> None:
     assert holds(parse(expression), SCOPE).tolist() == expected
+    rows = FRAME.astype(object).where(FRAME.notna(), None).to_dict("records")
+    assert [holds_for(parse(expression), row.get) for row in rows] == expected  # one row at a time, no pandas
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(-3, 3), st.sampled_from(["1", "2", "a b", "b"])), min_size=1,
+                max_size=6),
+       st.sampled_from(["${v} = '1'", "${v} != '2'", "selected(${v}, 'b')", "not(${v} = '') or ${v} = 'a b'"]))
+def test_one_row_at_a_time_agrees_with_a_column(values: list, expression: str) -> None:
+    """The entity sync judges stored answers a row at a time (`holds_for`); the page rules a column
+    at a time (`holds`): integers and empty answers read the same in both."""
+    integers = all(v is None or isinstance(v, int) for v in values)
+    column = pd.Series(values, dtype="Int64" if integers else object)
+    scope = Scope(column.index, lambda name: column)
+    assert holds(parse(expression), scope).tolist() == [holds_for(parse(expression), {"v": v}.get) for v in values]
 
 
 @pytest.mark.parametrize("expression", ["${n} > 2", "count(${m}) = 1", "${w} = 'a' and", "position(..) = 1"])

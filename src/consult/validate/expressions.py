@@ -10,11 +10,14 @@ Values compare as text and an empty answer is `''`, as in ODK.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class Unsupported(ValueError):
@@ -166,7 +169,7 @@ def refs(expr: Expr) -> set[str]:
     return set().union(*(refs(p) for p in expr.parts))
 
 
-Lookup = Callable[[str], pd.Series]
+Lookup = Callable[[str], "pd.Series"]
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,7 @@ class Scope:
 
 def holds(expr: Expr, scope: Scope) -> pd.Series:
     """A boolean Series over the scope's rows: where the expression is true."""
+    import pandas as pd
     if isinstance(expr, Compare):
         left, right = _value(expr.left, scope), _value(expr.right, scope)
         equal = left == right
@@ -195,6 +199,34 @@ def holds(expr: Expr, scope: Scope) -> pd.Series:
     for result in results[1:]:
         combined = combined & result if isinstance(expr, Both) else combined | result
     return combined
+
+
+def holds_for(expr: Expr, answer: Callable[[str], Any]) -> bool:
+    """`holds` for one submission, without pandas: `answer(name)` is `${name}`'s stored value."""
+    if isinstance(expr, Compare):
+        equal = _answer_text(expr.left, answer) == _answer_text(expr.right, answer)
+        return equal if expr.op == "=" else not equal
+    if isinstance(expr, Selected):
+        return expr.value in _one_text(answer(expr.ref.name)).split()
+    if isinstance(expr, Not):
+        return not holds_for(expr.part, answer)
+    results = (holds_for(p, answer) for p in expr.parts)
+    return all(results) if isinstance(expr, Both) else any(results)
+
+
+def _answer_text(operand: Ref | Text | Property, answer: Callable[[str], Any]) -> str:
+    if isinstance(operand, Text):
+        return operand.value
+    if isinstance(operand, Ref):
+        return _one_text(answer(operand.name))
+    raise Unsupported(f"bare name {operand.name!r} outside a choice filter")
+
+
+def _one_text(value: Any) -> str:
+    """A value as `_text` writes it: '' when empty, else its text (an integer without `.0`)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
 
 
 def _text(series: pd.Series) -> pd.Series:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -46,12 +47,19 @@ from consult.central.entities import (
     submission_audits,
 )
 from consult.central.session import CentralError, CentralSession, call_pyodk, central_session
-from consult.forms.schema import DataType, FormSchema
+from consult.forms.schema import FormSchema
 from consult.warehouse.database import create_engine_for, upsert_into
 from consult.warehouse.failures import chunks
-from consult.warehouse.records import table_name
+from consult.warehouse.records import INSTANCE, FormLayout, table_name
 from consult.warehouse.state import advance_watermark, read_watermark
-from consult.warehouse.tables import SchemaConflict, UtcDateTime, _add_column, submissions, watermarks
+from consult.warehouse.tables import (
+    SchemaConflict,
+    UtcDateTime,
+    _add_column,
+    form_tables,
+    submissions,
+    watermarks,
+)
 
 TABLE_PREFIX = "entities"
 WATERMARK_PREFIX = "entity-list:"
@@ -355,8 +363,10 @@ def _asked_nothing(engine: Engine, schema: FormSchema, project_id: int, list_nam
     """Those of these submissions whose stored answers make the form's `create_if` and `update_if`
     false: Central did no entity work for them, so their audits can hold no entity error, and a
     first sync need not ask for them (one request each). Only for submissions of the version
-    built here, and a list declared once per submission in expressions `consult.validate.expressions`
-    reads; otherwise none, and the audits decide."""
+    built here whose answers the database holds, and a list declared once per submission in
+    expressions `consult.validate.expressions` reads; otherwise none, and the audits decide."""
+    from consult.validate.expressions import Unsupported, holds_for, parse, refs
+
     declared = [d for d in schema.entities if d.list_name == list_name]
     if not instance_ids or len(declared) != 1 or declared[0].repeat is not None:
         return set()
@@ -364,40 +374,34 @@ def _asked_nothing(engine: Engine, schema: FormSchema, project_id: int, list_nam
                                       (declared[0].updates, declared[0].update_if)) if wanted]
     if not conditions or None in conditions:
         return set()  # an unconditional create or update always asks
-    import pandas as pd
-
-    from consult.validate.expressions import Scope, Unsupported, holds, parse, refs
-    from consult.validate.page import ColumnFrame
-    from consult.validate.relevance import columns_by_name
-    from consult.warehouse.records import INSTANCE, FormLayout
-
     try:
         expressions = [parse(c) for c in conditions]
     except Unsupported:
         return set()
-    columns = columns_by_name(schema)
-    table = FormLayout.of(schema).table("")
-    stored = {c.name: c for c in table.columns}
+    columns = {f.name: f.column for f in schema.fields if f.key == f.name}
+    table = form_tables(FormLayout.of(schema))[""]
     read = {columns.get(name, name) for e in expressions for name in refs(e)}
-    if not read <= stored.keys():
+    if not read <= set(table.c.keys()):
         return set()  # a name outside the form table (a repeat's, a metadata field's)
-    form_table = Table(table.name, MetaData(), Column(INSTANCE, Text), *(Column(name, Text) for name in read))
     s = submissions.c
-    rows = []
+    quiet: set[str] = set()
     with engine.connect() as conn:
+        found = inspect(conn)
+        if not found.has_table(table.name) or not read <= {c["name"] for c in found.get_columns(table.name)}:
+            return set()  # the form was never synced here, or not since it gained the question
         for chunk in chunks(instance_ids):
-            rows += [dict(r._mapping) for r in conn.execute(
-                select(*form_table.c).join(submissions, s.instance_id == form_table.c[INSTANCE]).where(
+            for row in conn.execute(select(table.c[INSTANCE], *(table.c[c] for c in read)).join(
+                    submissions, s.instance_id == table.c[INSTANCE]).where(
                     s.project_id == project_id, s.form_id == schema.form_id, s.form_version == schema.version,
-                    s.instance_id.in_(chunk)))]
-    frame = ColumnFrame(rows, (INSTANCE, *read), {n for n in read if stored[n].data_type is DataType.INTEGER})
-    if frame.empty:
-        return set()
-    scope = Scope(frame.index, lambda name: frame[columns.get(name, name)])
-    asked = pd.Series(False, index=frame.index)
-    for expression in expressions:
-        asked |= holds(expression, scope)
-    return set(frame[INSTANCE][~asked])
+                    s.instance_id.in_(chunk))):
+                answer = partial(_answer, row._mapping, columns)
+                if not any(holds_for(e, answer) for e in expressions):
+                    quiet.add(row[0])
+    return quiet
+
+
+def _answer(values: Mapping[str, Any], columns: Mapping[str, str], name: str) -> Any:
+    return values[columns.get(name, name)]
 
 
 @dataclass(frozen=True)
