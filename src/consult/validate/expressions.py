@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from consult.forms.schema import FormSchema
+
 
 class Unsupported(ValueError):
     """An expression outside the shapes above."""
@@ -156,6 +158,11 @@ class _Parser:
 
 def parse(text: str) -> Expr:
     return _Parser(text).parse()
+
+
+def columns_by_name(schema: FormSchema) -> dict[str, str]:
+    """Field name → column for the names `${…}` can mean: those used once in the form."""
+    return {f.name: f.column for f in schema.fields if f.key == f.name}
 
 
 def refs(expr: Expr) -> set[str]:

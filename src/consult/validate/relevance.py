@@ -20,7 +20,19 @@ from consult.forms.schema import DataType, FormSchema
 from consult.warehouse.records import INSTANCE, ROW, FormLayout, TableKind
 
 from . import messages
-from .expressions import Compare, Expr, Ref, Scope, Selected, Text, Unsupported, holds, parse, refs
+from .expressions import (
+    Compare,
+    Expr,
+    Ref,
+    Scope,
+    Selected,
+    Text,
+    Unsupported,
+    columns_by_name,
+    holds,
+    parse,
+    refs,
+)
 from .page import ColumnFrame, Page, PageRule, ScopedTable, answer_column, visible_columns
 from .report import Bilingual, Failure
 
@@ -31,11 +43,6 @@ def scope_of(frame: ColumnFrame | ScopedTable, columns: Mapping[str, str] | None
     """`${name}` read from its column (`columns`: field name → column, where they differ)."""
     columns = columns or {}
     return Scope(frame.index, lambda name: frame[columns.get(name, name)])
-
-
-def columns_by_name(schema: FormSchema) -> dict[str, str]:
-    """Field name → column for the names `${…}` can mean: those used once in the form."""
-    return {f.name: f.column for f in schema.fields if f.key == f.name}
 
 
 def row_failures(page: Page, table_key: str, mask: pd.Series, rule: str, field: str,

@@ -365,7 +365,7 @@ def _asked_nothing(engine: Engine, schema: FormSchema, project_id: int, list_nam
     first sync need not ask for them (one request each). Only for submissions of the version
     built here whose answers the database holds, and a list declared once per submission in
     expressions `consult.validate.expressions` reads; otherwise none, and the audits decide."""
-    from consult.validate.expressions import Unsupported, holds_for, parse, refs
+    from consult.validate.expressions import Unsupported, columns_by_name, holds_for, parse, refs
 
     declared = [d for d in schema.entities if d.list_name == list_name]
     if not instance_ids or len(declared) != 1 or declared[0].repeat is not None:
@@ -378,7 +378,7 @@ def _asked_nothing(engine: Engine, schema: FormSchema, project_id: int, list_nam
         expressions = [parse(c) for c in conditions]
     except Unsupported:
         return set()
-    columns = {f.name: f.column for f in schema.fields if f.key == f.name}
+    columns = columns_by_name(schema)
     table = form_tables(FormLayout.of(schema))[""]
     read = {columns.get(name, name) for e in expressions for name in refs(e)}
     if not read <= set(table.c.keys()):
