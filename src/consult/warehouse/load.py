@@ -429,7 +429,7 @@ def _pending_ids(conn: Connection, project_id: int, form_id: str) -> set[str]:
         p.project_id == project_id, p.form_id == form_id)).scalars())
 
 
-def _form_count(conn: Connection, project_id: int, form_id: str) -> int:
+def form_count(conn: Connection, project_id: int, form_id: str) -> int:
     """Submissions of the form, deleted and purged included: counted on the index alone."""
     s = submissions.c
     return conn.execute(select(func.count()).select_from(submissions).where(
@@ -544,7 +544,8 @@ DENSE = 8
 submissions: one scan then costs less than the IN lists of 500."""
 
 
-def _dense(n: int, held: int) -> bool:
+def dense(n: int, held: int) -> bool:
+    """Whether looking up `n` of a form's `held` submissions should read whole tables (`DENSE`)."""
     return n * DENSE > held
 
 
@@ -576,19 +577,19 @@ def recheck_duplicates(conn: Connection, project_id: int, schema: FormSchema, la
         scope = _RuleScope(project_id, form_id, rule.name)
         table_name = layout.table(rule.table_key).name
         ids = pending | changed
-        held = _form_count(conn, project_id, form_id)
-        dense = functools.partial(_dense, held=held)
-        keys = _rekey(conn, scope, rule, table_name, ids, dense(len(ids)))
+        held = form_count(conn, project_id, form_id)
+        is_dense = functools.partial(dense, held=held)
+        keys = _rekey(conn, scope, rule, table_name, ids, is_dense(len(ids)))
         stored = conn.execute(select(func.count()).select_from(duplicate_keys).where(scope.keys)).scalar_one()
         if stored != held:
             ids = _all_ids(conn, project_id, form_id)
             conn.execute(delete(duplicate_keys).where(scope.keys))
             keys = _rekey(conn, scope, rule, table_name, ids, True)
-        judged, member_ids = _judged(conn, schema, scope, rule, keys, dense)
+        judged, member_ids = _judged(conn, schema, scope, rule, keys, is_dense)
         rows = [FailureRow.of(project_id, form_id, f) for f in judged]
         scoped = ids | member_ids
         rule_changed = replace_rule_failures(conn, project_id, form_id, scope.rule, rows, among=scoped,
-                                             scan=dense(len(scoped)))
+                                             scan=is_dense(len(scoped)))
         refresh_statuses(conn, project_id, form_id, rule_changed)
         changed |= rule_changed
         if index:

@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
 from consult.warehouse.failures import chunks
-from consult.warehouse.load import DENSE
+from consult.warehouse.load import dense, form_count
 from consult.warehouse.tables import QUARANTINED, VALID, submissions, validation_failures
 
 
@@ -32,9 +32,7 @@ def verdicts_of(conn: Connection, project_id: int, form_id: str, instance_ids: I
     ids cost PostgreSQL seconds on tables it has no statistics for yet."""
     s, f = submissions.c, validation_failures.c
     ids = sorted(set(instance_ids))
-    held = conn.execute(select(func.count()).select_from(submissions).where(
-        s.project_id == project_id, s.form_id == form_id)).scalar_one()
-    if len(ids) * DENSE > held:
+    if dense(len(ids), form_count(conn, project_id, form_id)):
         wanted = set(ids)
         statuses = Counter(status for i, status in conn.execute(
             select(s.instance_id, s.validation_status).where(_live(project_id, form_id))) if i in wanted)
