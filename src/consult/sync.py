@@ -76,7 +76,7 @@ from consult.warehouse.load import (
 from consult.warehouse.locks import FormBusy, form_lock
 from consult.warehouse.records import FormLayout, FormRecords, RecordBuilder
 from consult.warehouse.tables import ensure_schema
-from consult.warehouse.verdicts import quarantined_ids, verdicts_of
+from consult.warehouse.verdicts import loaded_count, quarantined_ids, verdicts_of
 
 MAX_PASSES = 4
 SUCCEEDED, FAILED = "succeeded", "failed"
@@ -112,7 +112,8 @@ class SyncSummary:
     expected: int | None = None
     """Rows the pull will bring, as Central counts them on the first page."""
     pulled: int = 0
-    """Distinct submissions pulled (a pass that re-reads one counts it once)."""
+    """Distinct submissions pulled (a pass that re-reads one counts it once): while the run goes,
+    the rows read so far; when it ends, counted in the database."""
     new: int = 0
     updated: int = 0
     """Submissions whose data changed in Central (edits, reviews)."""
@@ -182,7 +183,8 @@ class FormSync:
         self.options, self.progress = options, progress
         self.builder = RecordBuilder(schema)
         self.summary = SyncSummary(project_id, schema.form_id)
-        self.seen: set[str] = set()
+        self.loaded_since = datetime.now(UTC)
+        """When this run began loading: what it pulled is what it loaded since (`verdicts_of`)."""
         self.updated: set[str] = set()
         self.reviewed: set[str] = set()
         """Submissions this run wrote a review to."""
@@ -208,6 +210,7 @@ class FormSync:
         return self.summary
 
     def _run(self) -> None:
+        self.loaded_since = datetime.now(UTC)
         with self.engine.connect() as conn:
             watermark = None if self.options.full else read_watermark(conn, self.project_id, self.schema.form_id)
         since, etag = (watermark.etag_since, watermark.etag) if watermark and watermark.etag else (
@@ -232,7 +235,8 @@ class FormSync:
         if self.options.full:
             self._mark_purged()
         with self.engine.connect() as conn:
-            verdicts = verdicts_of(conn, self.project_id, self.schema.form_id, self.seen)
+            verdicts = verdicts_of(conn, self.project_id, self.schema.form_id, self.loaded_since)
+            self.summary.pulled = loaded_count(conn, self.project_id, self.schema.form_id, self.loaded_since)
         self.summary.valid, self.summary.quarantined = verdicts.valid, verdicts.quarantined
         self.summary.failures_by_rule = verdicts.failures_by_rule
 
@@ -300,9 +304,8 @@ class FormSync:
     def _count(self, records: FormRecords, counts: LoadCounts) -> None:
         """`updated` counts what others changed in Central: a row that differs only by the review
         this run wrote back is our own doing, not news."""
-        self.seen.update(records.instance_ids)
         self.summary.pages += 1
-        self.summary.pulled = len(self.seen)
+        self.summary.pulled += len(records.instance_ids)
         self.summary.new += counts.new
         self.updated.update(counts.changed - (counts.review_only & self.reviewed))
         self.summary.updated = len(self.updated)

@@ -16,15 +16,17 @@ from sqlalchemy.engine import Engine, Row
 from consult.forms.schema import FormSchema
 from consult.warehouse.load import (
     advance_watermark,
+    awaiting_suites,
     load_page,
     mark_deleted,
     mark_purged,
     read_watermark,
+    record_judgement,
     snapshot,
 )
 from consult.warehouse.records import FormLayout, RecordBuilder
 from consult.warehouse.tables import form_tables, submissions, validation_failures
-from consult.warehouse.verdicts import verdicts_of
+from consult.warehouse.verdicts import Verdicts, loaded_count, verdicts_of
 
 from .helpers import PROJECT, failure, load_rows
 from .odata_rows import instance_id, odata_row
@@ -162,20 +164,45 @@ def test_big_pages_go_in_chunks(engine: Engine, province: FormSchema) -> None:
 
 
 @pytest.mark.parametrize("share", [1, 2, 20])
-def test_verdicts_read_by_id_lists_or_over_the_whole_form_agree(engine: Engine, province: FormSchema,
-                                                                 share: int) -> None:
-    """A first sync asks about every submission (one read of the form), a re-sync about a few (IN
-    lists): both count the same statuses and failures, deleted submissions left out."""
+def test_verdicts_count_what_was_loaded_since_a_moment(engine: Engine, province: FormSchema, share: int) -> None:
+    """A sync's summary counts the submissions it loaded (all of them when it is the first, a few
+    when it re-reads some), deleted ones left out of the statuses, and not the others."""
     page = [odata_row(province, i) for i in range(1, 41)]
-    load_rows(engine, province, page, failures=[failure(province, instance_id(i)) for i in (2, 3, 5, 30)]
-              + [failure(province, instance_id(3), rule="required", column="respondent_name", value=None)])
+    failures = [failure(province, instance_id(i)) for i in (2, 3, 5, 30)] + [
+        failure(province, instance_id(3), rule="required", column="respondent_name", value=None)]
+    load_rows(engine, province, page, failures=failures)
+    since = datetime.now(UTC)
+    asked = {instance_id(i) for i in range(1, 41, share)}
+    load_rows(engine, province, [r for r in page if r["__id"] in asked],
+              failures=[f for f in failures if f.instance_id in asked])
     with engine.begin() as conn:
         mark_deleted(conn, PROJECT, FORM, [(instance_id(5), "2004-10-01T00:00:00.000Z")])
-        asked = [instance_id(i) for i in range(1, 41, share)]
-        found = verdicts_of(conn, PROJECT, FORM, asked)
-    quarantined = {instance_id(i) for i in (2, 3, 30)} & set(asked)
-    assert (found.valid, found.quarantined) == (len(set(asked) - {instance_id(5)}) - len(quarantined),
-                                                len(quarantined))
+        found = verdicts_of(conn, PROJECT, FORM, since)
+        assert loaded_count(conn, PROJECT, FORM, since) == len(asked)
+        assert verdicts_of(conn, PROJECT, FORM, datetime.now(UTC)) == Verdicts()
+    quarantined = {instance_id(i) for i in (2, 3, 30)} & asked
+    assert (found.valid, found.quarantined) == (len(asked - {instance_id(5)}) - len(quarantined), len(quarantined))
     failing = [i for i in (2, 3, 5, 30) if instance_id(i) in asked]
     expected = ({"range": len(failing)} if failing else {}) | ({"required": 1} if instance_id(3) in asked else {})
     assert found.failures_by_rule == expected
+
+
+def test_the_suites_judgement_is_refused_for_a_submission_not_awaiting_it(engine: Engine,
+                                                                          province: FormSchema) -> None:
+    """A judgement names only submissions loaded since the last one; one naming another is a bug in
+    the caller, and nothing of it is written."""
+    load_rows(engine, province, [odata_row(province, i) for i in range(1, 4)])
+    with engine.begin() as conn:
+        record_judgement(conn, PROJECT, FORM, [failure(province, instance_id(2))])
+    load_rows(engine, province, [odata_row(province, 4)])
+    with pytest.raises(ValueError, match="not awaiting"), engine.begin() as conn:
+        record_judgement(conn, PROJECT, FORM, [failure(province, instance_id(4)), failure(province, instance_id(1))])
+    with engine.connect() as conn:
+        assert awaiting_suites(conn, PROJECT, FORM)
+        assert conn.execute(select(validation_failures.c.instance_id)).scalars().all() == [instance_id(2)]
+    with engine.begin() as conn:
+        record_judgement(conn, PROJECT, FORM, [failure(province, instance_id(4))])
+    assert _submission(engine, 4).validation_status == "quarantined"
+    assert _submission(engine, 1).validation_status == "valid"
+    with engine.connect() as conn:
+        assert not awaiting_suites(conn, PROJECT, FORM)

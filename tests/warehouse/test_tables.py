@@ -5,13 +5,13 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import inspect, select, types
+from sqlalchemy import inspect, select, text, types
 from sqlalchemy.engine import Engine
 
 from consult.forms.schema import DataType, FormSchema
 from consult.warehouse.database import create_engine_for
 from consult.warehouse.records import FormLayout
-from consult.warehouse.tables import SchemaConflict, ensure_schema, form_tables
+from consult.warehouse.tables import SchemaConflict, ensure_schema, form_tables, submissions
 
 from ..conftest import FORM_IDS, BuiltForms
 from .helpers import load_rows
@@ -82,6 +82,22 @@ def test_a_new_form_version_adds_its_column_and_old_rows_keep_null(engine: Engin
     load_rows(engine, province, [odata_row(province, 3)])  # an old-version submission still loads
     assert ensure_schema(engine, [FormLayout.of(province)]).added_columns == []  # and nothing is dropped
     assert "follow_up_notes" in {c["name"] for c in inspect(engine).get_columns("province_consultation")}
+
+
+def test_a_warehouse_made_by_an_older_consult_gets_the_indexes_declared_since(engine: Engine,
+                                                                              province: FormSchema) -> None:
+    """A warehouse made before `ix_submissions_loaded` existed keeps its rows and gets the index at
+    the next sync's `ensure_schema`, once."""
+    load_rows(engine, province, [odata_row(province, 1)])
+    with engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_submissions_loaded"))
+    assert "ix_submissions_loaded" not in {i["name"] for i in inspect(engine).get_indexes("submissions")}
+    assert ensure_schema(engine, [FormLayout.of(province)]).created_indexes == ["ix_submissions_loaded"]
+    indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("submissions")}
+    assert indexes["ix_submissions_loaded"] == ["project_id", "form_id", "loaded_at"]
+    assert ensure_schema(engine, [FormLayout.of(province)]).created_indexes == []
+    with engine.connect() as conn:
+        assert conn.execute(select(submissions.c.instance_id)).scalars().all() == [instance_id(1)]
 
 
 def test_a_field_that_changes_type_between_versions_is_refused(engine: Engine, province: FormSchema) -> None:

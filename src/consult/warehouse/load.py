@@ -22,9 +22,8 @@ This module is the one import a sync needs: the bookkeeping (`state`), failures 
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +36,9 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    insert,
     inspect,
+    literal,
     literal_column,
     select,
     update,
@@ -304,9 +305,11 @@ def interviews(conn: Connection, project_id: int, form_id: str, table_name: str,
 
 
 def iter_interviews(conn: Connection, project_id: int, form_id: str, table_name: str,
-                    columns: Sequence[str], instance_ids: Sequence[str] | None = None) -> Iterator[Interview]:
+                    columns: Sequence[str], instance_ids: Sequence[str] | None = None, *,
+                    pending: bool = False) -> Iterator[Interview]:
     """`interviews`, one at a time: a whole form's are read as a stream (a server-side cursor on
-    PostgreSQL), so keying them holds no more than a batch."""
+    PostgreSQL), so keying them holds no more than a batch. `pending`: only those awaiting the
+    duplicate recheck (`duplicate_pending`), joined in SQL."""
     table = Table(table_name, MetaData(), autoload_with=conn)
     s = submissions.c
     query = (select(table.c[INSTANCE], s.submission_date, *(table.c[c] for c in columns))
@@ -314,6 +317,10 @@ def iter_interviews(conn: Connection, project_id: int, form_id: str, table_name:
              .where(s.project_id == project_id, s.form_id == form_id, s.deleted_at.is_(None),
                     s.purged_at.is_(None))
              .order_by(table.c[INSTANCE]))
+    if pending:
+        p = duplicate_pending.c
+        query = query.join(duplicate_pending, and_(p.instance_id == table.c[INSTANCE], p.project_id == project_id,
+                                                   p.form_id == form_id))
     if instance_ids is None or len(instance_ids) > FULL_READ:
         wanted = None if instance_ids is None else set(instance_ids)
         found: Iterable[Any] = (row for row in conn.execute(query.execution_options(yield_per=KEY_BATCH))
@@ -396,9 +403,12 @@ def awaiting_suites(conn: Connection, project_id: int, form_id: str) -> bool:
 def record_judgement(conn: Connection, project_id: int, form_id: str, failures: Sequence[FailureRow]) -> None:
     """The suites' verdicts on every submission awaiting them: their failures added (each load cleared
     the submission's earlier ones), the failing submissions quarantined, none left waiting."""
-    waiting = set(conn.execute(_awaiting_suites(project_id, form_id)).scalars())
-    stray = {f.instance_id for f in failures if f.instance_id not in waiting or (f.project_id, f.form_id) != (
-        project_id, form_id)}
+    stray = {f.instance_id for f in failures if (f.project_id, f.form_id) != (project_id, form_id)}
+    named = sorted({f.instance_id for f in failures} - stray)
+    p = suite_pending.c
+    for chunk in chunks(named):
+        stray |= set(chunk) - set(conn.execute(_awaiting_suites(project_id, form_id).where(
+            p.instance_id.in_(chunk))).scalars())
     if stray:
         raise ValueError(f"suite failures for submissions not awaiting them in {project_id}/{form_id}: "
                          f"{sorted(stray)[:5]}")
@@ -407,7 +417,6 @@ def record_judgement(conn: Connection, project_id: int, form_id: str, failures: 
     for chunk in chunks(sorted({f.instance_id for f in failures})):
         conn.execute(update(submissions).where(s.project_id == project_id, s.form_id == form_id,
                                                s.instance_id.in_(chunk)).values(validation_status=QUARANTINED))
-    p = suite_pending.c
     conn.execute(delete(suite_pending).where(p.project_id == project_id, p.form_id == form_id))
 
 
@@ -423,10 +432,9 @@ class _RuleScope:
         return and_(k.project_id == self.project_id, k.form_id == self.form_id, k.rule == self.rule)
 
 
-def _pending_ids(conn: Connection, project_id: int, form_id: str) -> set[str]:
+def _pending_ids(project_id: int, form_id: str) -> Select[tuple[str]]:
     p = duplicate_pending.c
-    return set(conn.execute(select(p.instance_id).where(
-        p.project_id == project_id, p.form_id == form_id)).scalars())
+    return select(p.instance_id).where(p.project_id == project_id, p.form_id == form_id)
 
 
 def form_count(conn: Connection, project_id: int, form_id: str) -> int:
@@ -436,50 +444,60 @@ def form_count(conn: Connection, project_id: int, form_id: str) -> int:
         s.project_id == project_id, s.form_id == form_id)).scalar_one()
 
 
-def _all_ids(conn: Connection, project_id: int, form_id: str) -> set[str]:
-    s = submissions.c
-    return set(conn.execute(select(s.instance_id).where(
-        s.project_id == project_id, s.form_id == form_id)).scalars())
+def _count(conn: Connection, query: Select[Any]) -> int:
+    return conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+
+
+def _key_row(scope: _RuleScope, instance_id: str, submitted: Any, key: tuple[str, ...] | None) -> dict[str, Any]:
+    return {"project_id": scope.project_id, "form_id": scope.form_id, "rule": scope.rule,
+            "instance_id": instance_id, "key_hash": key_hash(key), "key": stored_key(key),
+            "submission_date": submitted}
 
 
 def _rekey(conn: Connection, scope: _RuleScope, rule: DuplicateRule, table_name: str,
-           ids: set[str], whole: bool) -> set[tuple[str, ...]]:
+           ids: set[str]) -> set[tuple[str, ...]]:
     """Store the current key of each of `ids` (None for a deleted or purged one) and return the
-    keys they had and have now: the groups whose verdicts may have changed. `whole`: `ids` are a large share of
-    the form, read whole tables rather than IN lists."""
+    keys they had and have now: the groups whose verdicts may have changed. For a few ids (the
+    index finds them); `_rekey_pending` keys many."""
     k = duplicate_keys.c
+    stale = sorted(ids)
     touched: set[tuple[str, ...]] = set()
-    if whole:
-        held = {i: key for i, key in conn.execute(select(k.instance_id, k.key).where(scope.keys)) if i in ids}
-        touched |= {key_of_stored(key) for key in held.values() if key is not None}
-        stale = sorted(held)
-    else:
-        stale = sorted(ids)
-        for chunk in chunks(stale):
-            touched |= {key_of_stored(key) for key in conn.execute(select(k.key).where(
-                scope.keys, k.instance_id.in_(chunk), k.key.is_not(None))).scalars()}
     for chunk in chunks(stale):
+        touched |= {key_of_stored(key) for key in conn.execute(select(k.key).where(
+            scope.keys, k.instance_id.in_(chunk), k.key.is_not(None))).scalars()}
         conn.execute(delete(duplicate_keys).where(scope.keys, k.instance_id.in_(chunk)))
     rows: list[dict[str, Any]] = []
-    live: set[str] = set()
     for instance_id, submitted, values in iter_interviews(conn, scope.project_id, scope.form_id, table_name,
-                                                          rule.columns, None if whole else sorted(ids)):
-        if whole and instance_id not in ids:
-            continue
+                                                          rule.columns, stale):
         key = rule.key(dict(zip(rule.columns, values, strict=True)))
         if key is not None:
             touched.add(key)
-        live.add(instance_id)
-        rows.append({"project_id": scope.project_id, "form_id": scope.form_id, "rule": rule.name,
-                     "instance_id": instance_id, "key_hash": key_hash(key), "key": stored_key(key),
-                     "submission_date": submitted})
+        rows.append(_key_row(scope, instance_id, submitted, key))
+    live = {row["instance_id"] for row in rows}
+    bulk_insert(conn, duplicate_keys, rows + [_key_row(scope, i, None, None) for i in stale if i not in live])
+    return touched
+
+
+def _rekey_pending(conn: Connection, scope: _RuleScope, rule: DuplicateRule, table_name: str) -> None:
+    """Store the current key of every submission awaiting the recheck (None for a deleted or
+    purged one), in SQL and batches: a first sync's whole form is pending, and holding its ids
+    or keys in Python would grow with the form."""
+    k, p = duplicate_keys.c, duplicate_pending.c
+    pending = _pending_ids(scope.project_id, scope.form_id)
+    conn.execute(delete(duplicate_keys).where(scope.keys, k.instance_id.in_(pending)))
+    rows: list[dict[str, Any]] = []
+    for instance_id, submitted, values in iter_interviews(conn, scope.project_id, scope.form_id, table_name,
+                                                          rule.columns, pending=True):
+        rows.append(_key_row(scope, instance_id, submitted, rule.key(dict(zip(rule.columns, values, strict=True)))))
         if len(rows) == KEY_BATCH:
             bulk_insert(conn, duplicate_keys, rows)
             rows = []
-    rows += [{"project_id": scope.project_id, "form_id": scope.form_id, "rule": rule.name, "instance_id": i,
-              "key_hash": None, "key": None, "submission_date": None} for i in ids - live]
     bulk_insert(conn, duplicate_keys, rows)
-    return touched
+    unkeyed = ~select(k.instance_id).where(scope.keys, k.instance_id == p.instance_id).exists()
+    conn.execute(insert(duplicate_keys).from_select(
+        ["project_id", "form_id", "rule", "instance_id"],
+        select(literal(scope.project_id), literal(scope.form_id), literal(scope.rule), p.instance_id)
+        .where(p.project_id == scope.project_id, p.form_id == scope.form_id, unkeyed)))
 
 
 def _members(conn: Connection, scope: _RuleScope, keys: set[tuple[str, ...]]) -> list[KeyedInterview]:
@@ -493,48 +511,41 @@ def _members(conn: Connection, scope: _RuleScope, keys: set[tuple[str, ...]]) ->
             if (key := key_of_stored(text)) in keys]
 
 
-def _judged(conn: Connection, schema: FormSchema, scope: _RuleScope, rule: DuplicateRule,
-            keys: set[tuple[str, ...]], dense: Callable[[int], bool]) -> tuple[list[Failure], set[str]]:
-    """The rule's verdicts on every live submission holding one of `keys`, and who those are. When
-    the keys are most of the form's (a first sync), the keys are read in key order and judged a batch
-    of whole key groups at a time (a key's verdict depends on its members only), so no more than a
-    batch is held; a few keys are read through the key index at once."""
-    if not dense(len(keys)):
-        members = _members(conn, scope, keys)
-        member_ids = sorted(i for i, _, _ in members)
-        failing = _failing_among(conn, scope.project_id, scope.form_id, rule.name, member_ids,
-                                 dense(len(member_ids)))
-        return rule.judge(schema, members, failing), set(member_ids)
-    failing = failing_instances(conn, scope.project_id, scope.form_id, rule.name)
-    k = duplicate_keys.c
-    query = (select(k.instance_id, k.submission_date, k.key, k.key_hash).where(scope.keys, k.key.is_not(None))
-             .order_by(k.key_hash).execution_options(yield_per=KEY_BATCH))
+def _judge_keys(conn: Connection, schema: FormSchema, scope: _RuleScope, rule: DuplicateRule,
+                keys: set[tuple[str, ...]]) -> tuple[list[Failure], set[str]]:
+    """The rule's verdicts on every live submission holding one of a few `keys`, and who those are."""
+    members = _members(conn, scope, keys)
+    member_ids = sorted(i for i, _, _ in members)
+    f = validation_failures.c
+    failing = {i for chunk in chunks(member_ids) for i in conn.execute(select(f.instance_id).distinct().where(
+        f.project_id == scope.project_id, f.form_id == scope.form_id, f.rule != scope.rule,
+        f.instance_id.in_(chunk))).scalars()}
+    return rule.judge(schema, members, failing), set(member_ids)
+
+
+def _judge_form(conn: Connection, schema: FormSchema, scope: _RuleScope, rule: DuplicateRule) -> list[Failure]:
+    """The rule's verdicts on every key group of the form: the keys are read in key order, each
+    with whether its submission fails another rule, and judged a batch of whole groups at a
+    time (a key's verdict depends on its members only), so no more than a batch is held."""
+    k, f = duplicate_keys.c, validation_failures.c
+    fails_otherwise = select(f.instance_id).where(
+        f.instance_id == k.instance_id, f.project_id == k.project_id, f.form_id == k.form_id,
+        f.rule != scope.rule).exists()
+    query = (select(k.instance_id, k.submission_date, k.key, k.key_hash, fails_otherwise)
+             .where(scope.keys, k.key.is_not(None)).order_by(k.key_hash).execution_options(yield_per=KEY_BATCH))
     judged: list[Failure] = []
-    member_ids: set[str] = set()
     batch: list[KeyedInterview] = []
+    failing: set[str] = set()
     last = None
-    for instance_id, submitted, text, digest in conn.execute(query):
+    for instance_id, submitted, text, digest, fails in conn.execute(query):
         if len(batch) >= KEY_BATCH and digest != last:
             judged += rule.judge(schema, batch, failing)
-            batch = []
+            batch, failing = [], set()
         last = digest
-        if (key := key_of_stored(text)) in keys:
-            batch.append((instance_id, plain(submitted), key))
-            member_ids.add(instance_id)
-    return judged + rule.judge(schema, batch, failing), member_ids
-
-
-def _failing_among(conn: Connection, project_id: int, form_id: str, except_rule: str,
-                   instance_ids: Sequence[str], whole: bool) -> set[str]:
-    if whole:
-        return failing_instances(conn, project_id, form_id, except_rule) & set(instance_ids)
-    f = validation_failures.c
-    return {i for chunk in chunks(instance_ids) for i in conn.execute(select(f.instance_id).distinct().where(
-        f.project_id == project_id, f.form_id == form_id, f.rule != except_rule, f.instance_id.in_(chunk))).scalars()}
-
-
-def _nulls_first(row: tuple[str | None, ...]) -> tuple[tuple[bool, str], ...]:
-    return tuple((v is not None, v or "") for v in row)
+        batch.append((instance_id, plain(submitted), key_of_stored(text)))
+        if fails:
+            failing.add(instance_id)
+    return judged + rule.judge(schema, batch, failing)
 
 
 FULL_READ = 20_000
@@ -557,11 +568,12 @@ def recheck_duplicates(conn: Connection, project_id: int, schema: FormSchema, la
 
     The verdicts are those of `DuplicateRule.across_form` over every live submission, computed
     over what changed: the submissions loaded, deleted or purged since the last recheck
-    (`duplicate_pending`) are keyed again (`duplicate_keys`), and only the submissions sharing
-    a key they had or have are judged again; a key's verdict depends on its members only. A
-    warehouse whose stored keys do not cover its submissions (one loaded before this
-    existed) is keyed again whole: it holds one row per submission of the form, live or not,
-    so that two index-only counts tell."""
+    (`duplicate_pending`) are keyed again (`duplicate_keys`). When they are a few, only the
+    submissions sharing a key they had or have are judged again (a key's verdict depends on its
+    members only); when they are many (a first sync), every key group is, in SQL and batches, so
+    memory does not grow with the form. A warehouse whose stored keys do not cover its
+    submissions (one loaded before this existed) is keyed again whole: it holds one row per
+    submission of the form, live or not, so that two index-only counts tell."""
     form_id = schema.form_id
     p = duplicate_pending.c
     of_form = and_(p.project_id == project_id, p.form_id == form_id)
@@ -570,26 +582,39 @@ def recheck_duplicates(conn: Connection, project_id: int, schema: FormSchema, la
         if inspect(conn).has_table(duplicate_pending.name):
             conn.execute(delete(duplicate_pending).where(of_form))
         return set()
-    pending = _pending_ids(conn, project_id, form_id)
     changed: set[str] = set()
     again: set[str] = set()
     for index, rule in enumerate(rules):
         scope = _RuleScope(project_id, form_id, rule.name)
         table_name = layout.table(rule.table_key).name
-        ids = pending | changed
+        mark_pending(conn, project_id, form_id, changed)
         held = form_count(conn, project_id, form_id)
-        is_dense = functools.partial(dense, held=held)
-        keys = _rekey(conn, scope, rule, table_name, ids, is_dense(len(ids)))
+        whole = dense(_count(conn, _pending_ids(project_id, form_id)), held)
+        if not whole:
+            ids = set(conn.execute(_pending_ids(project_id, form_id)).scalars())
+            keys = _rekey(conn, scope, rule, table_name, ids)
+        else:
+            _rekey_pending(conn, scope, rule, table_name)
         stored = conn.execute(select(func.count()).select_from(duplicate_keys).where(scope.keys)).scalar_one()
         if stored != held:
-            ids = _all_ids(conn, project_id, form_id)
             conn.execute(delete(duplicate_keys).where(scope.keys))
-            keys = _rekey(conn, scope, rule, table_name, ids, True)
-        judged, member_ids = _judged(conn, schema, scope, rule, keys, is_dense)
-        rows = [FailureRow.of(project_id, form_id, f) for f in judged]
-        scoped = ids | member_ids
-        rule_changed = replace_rule_failures(conn, project_id, form_id, scope.rule, rows, among=scoped,
-                                             scan=is_dense(len(scoped)))
+            s = submissions.c
+            conn.execute(upsert_into(conn, duplicate_pending).from_select(
+                ["project_id", "form_id", "instance_id"],
+                select(s.project_id, s.form_id, s.instance_id).where(s.project_id == project_id,
+                                                                     s.form_id == form_id),
+            ).on_conflict_do_nothing())
+            _rekey_pending(conn, scope, rule, table_name)
+            whole = True
+        if whole:
+            rows = [FailureRow.of(project_id, form_id, f) for f in _judge_form(conn, schema, scope, rule)]
+            rule_changed = replace_rule_failures(conn, project_id, form_id, scope.rule, rows)
+        else:
+            judged, member_ids = _judge_keys(conn, schema, scope, rule, keys)
+            rows = [FailureRow.of(project_id, form_id, f) for f in judged]
+            scoped = ids | member_ids
+            rule_changed = replace_rule_failures(conn, project_id, form_id, scope.rule, rows, among=scoped,
+                                                 scan=dense(len(scoped), held))
         refresh_statuses(conn, project_id, form_id, rule_changed)
         changed |= rule_changed
         if index:

@@ -109,7 +109,9 @@ submissions = Table(
     # instance_id leads the key: pages look submissions up by id lists (fast even before
     # PostgreSQL has statistics for a fresh table) and reports join form tables on it.
     PrimaryKeyConstraint("instance_id", "project_id", "form_id"),
-    Index("ix_submissions_form", "project_id", "form_id"),
+    # loaded_at is in load order, so this index grows at its end; it counts a form's submissions
+    # on the index alone and finds what one sync loaded (`verdicts.verdicts_of`).
+    Index("ix_submissions_loaded", "project_id", "form_id", "loaded_at"),
     CheckConstraint(f"validation_status IN ('{VALID}', '{QUARANTINED}')",
                     name="ck_submissions_validation_status"),
 )
@@ -282,6 +284,8 @@ class SchemaChanges:
     created_tables: list[str] = field(default_factory=list)
     added_columns: list[str] = field(default_factory=list)
     """`table.column` for each column a new form version added."""
+    created_indexes: list[str] = field(default_factory=list)
+    """Indexes of existing tables that a newer consult declares."""
 
 
 def ensure_schema(engine: Engine, layouts: Iterable[FormLayout]) -> SchemaChanges:
@@ -309,6 +313,11 @@ def ensure_schema(engine: Engine, layouts: Iterable[FormLayout]) -> SchemaChange
                 if column.name not in present:
                     _add_column(conn, table, column)
                     changes.added_columns.append(f"{table.name}.{column.name}")
+            indexed = {i["name"] for i in inspector.get_indexes(table.name)}
+            for index in table.indexes:
+                if index.name not in indexed:
+                    index.create(conn)
+                    changes.created_indexes.append(index.name)
     return changes
 
 
