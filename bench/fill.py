@@ -24,12 +24,13 @@ import argparse
 import hashlib
 import json
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -173,6 +174,25 @@ def interview_chunks(form: BuiltForm, n: int, seed: int, chunk: int = CHUNK) -> 
         provincial.CONSULTED = (first, last)
 
 
+def _held(data_dir: Path) -> int:
+    """Submissions a sandbox data folder holds already: each bulk batch is one transaction, so a
+    fill that stopped holds the first ones in order, and resumes after them."""
+    database = data_dir / "sandbox.sqlite3"
+    if not database.is_file():
+        return 0
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+        return conn.execute("SELECT count(*) FROM submissions").fetchone()[0]
+
+
+def _fill_started(data_dir: Path) -> datetime:
+    """When the fill of this folder began (kept in it), so a resumed fill dates its submissions on
+    the same minute-apart line as the first ones."""
+    started = data_dir / "fill-started"
+    if not started.is_file():
+        started.write_text(datetime.now(UTC).isoformat())
+    return datetime.fromisoformat(started.read_text())
+
+
 def _cache_key(n: int, form: BuiltForm, seed: int, chunk: int = CHUNK) -> str:
     """Same size, seed, XForm, chunking and `LOADER_VERSION`: the same submissions (delete the
     folder, or bump the version when the loader or the generator changes what a fill holds)."""
@@ -191,15 +211,15 @@ def prepared_sandbox(n: int, seed: int = SEED, form: BuiltForm | None = None, ca
     data_dir = cache / _cache_key(n, form, seed, chunk)
     done = data_dir / "filled.json"
     if not done.is_file():
-        if data_dir.exists():
-            shutil.rmtree(data_dir)
-        data_dir.mkdir(parents=True)
+        data_dir.mkdir(parents=True, exist_ok=True)
         generated = seconds = 0.0
-        end = datetime.now(UTC) - timedelta(days=1)
-        dated = submitted_at(n, end)
+        started_fill = _fill_started(data_dir)
+        dated = submitted_at(n, started_fill - timedelta(days=1))
         with SandboxServer(data_dir=data_dir, admin_password=ADMIN_PASSWORD) as server:
             _, project_id, token = _setup(server, form)
-            loaded = 0
+            loaded = skip = resumed_from = _held(data_dir)
+            if loaded:
+                log(f"  resuming a fill that stopped at {loaded} of {n} submissions")
             chunks = interview_chunks(form, n, seed, chunk)
             while True:
                 started = time.perf_counter()
@@ -207,6 +227,9 @@ def prepared_sandbox(n: int, seed: int = SEED, form: BuiltForm | None = None, ca
                 generated += time.perf_counter() - started
                 if xmls is None:
                     break
+                xmls, skip = xmls[skip:], max(0, skip - len(xmls))
+                if not xmls:
+                    continue
                 started = time.perf_counter()
                 load_submissions(data_dir, project_id, token, xmls, device_id=DEVICE_ID,
                                  submitted_at=lambda i, offset=loaded: dated(offset + i))
@@ -217,7 +240,8 @@ def prepared_sandbox(n: int, seed: int = SEED, form: BuiltForm | None = None, ca
                 del xmls
         done.write_text(json.dumps({"n": n, "seed": seed, "chunk": chunk if n > chunk else None,
                                     "generate_s": round(generated, 2), "fill_s": round(seconds, 2),
-                                    "filled_at": datetime.now(UTC).isoformat()}))
+                                    "filled_at": datetime.now(UTC).isoformat(),
+                                    **({"resumed_from": resumed_from} if resumed_from else {})}))
         log(f"  filled {n} submissions in {seconds:.1f} s ({n / seconds:.0f}/s, bulk, no HTTP) "
             f"after generating them in {generated:.1f} s; cached in {data_dir}")
     facts = json.loads(done.read_text())

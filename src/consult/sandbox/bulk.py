@@ -26,6 +26,9 @@ from .state import Sandbox
 from .store import iso
 
 DEFAULT_BATCH = 2000
+BUSY_TIMEOUT_MS = 600_000
+"""How long a batch waits for the server's worker to let go of the write lock: the worker runs its
+turns back to back while it has a backlog, and a 1M fill once outwaited 30 s."""
 BULK_DOMAIN = "http://127.0.0.1"
 """Only used for absolute links, which ingest never writes."""
 
@@ -44,7 +47,7 @@ def load_submissions(data_dir: Path, project_id: int, app_user_token: str, xmls:
     Central would answer, as `CentralProblem`) rolls its batch back and propagates."""
     box = Sandbox.open(Path(data_dir), BULK_DOMAIN)
     store = box.store
-    store.conn.execute("PRAGMA busy_timeout = 30000")
+    store.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     try:
         actor = auth.app_user_actor(store, app_user_token)
         loaded = dated = 0

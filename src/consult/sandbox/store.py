@@ -183,6 +183,7 @@ CREATE TABLE IF NOT EXISTS audits (
   processed_at TEXT                   -- set by the worker (worker.py) once it has run the event's jobs
 );
 CREATE INDEX IF NOT EXISTS audits_actee ON audits (actee_id);
+CREATE INDEX IF NOT EXISTS audits_unprocessed ON audits (id) WHERE processed_at IS NULL;  -- the worker's queue (worker.py)
 CREATE TABLE IF NOT EXISTS form_field_values (  -- select_multiple values seen, filled by the worker
   form_id INTEGER NOT NULL REFERENCES forms(id),
   submission_def_id INTEGER NOT NULL REFERENCES submission_defs(id),
