@@ -37,6 +37,13 @@ FILTER_COLUMNS = {
     "deletedAt": "s.deleted_at",
 }
 DEFAULT_ORDER = "ORDER BY s.created_at DESC, s.id DESC"
+AFTER_ROOT = " AND (s.created_at, s.id) < (?, ?)"
+"""The rows after a skiptoken's (created_at, id). A row value, so SQLite seeks `submissions_paging`
+to it: the equivalent ORs made it filter every newer row, and a page cost its depth (a page near
+the end of 866k submissions 0.08–0.24 s instead of 0.01 s, a whole pull 33× the 100k one)."""
+AFTER_REPEAT_ROW = " AND s.created_at <= ? AND ((s.created_at, s.id) < (?, ?) OR (s.id = ? AND r.position > ?))"
+"""The repeat rows after a skiptoken's (created_at, id, position); the bound on created_at alone is
+what lets SQLite seek the index (see `AFTER_ROOT`)."""
 ROOT_SELECT = (
     "SELECT s.id, s.instance_id, s.created_at, s.updated_at, s.submitter_id, "
     "a.display_name AS submitter_name, d.attachments_present, d.attachments_expected, s.review_state, "
@@ -164,8 +171,8 @@ def submissions_page(store: Store, defn: XFormDefinition, form_id: int, options:
     if options.skiptoken is not None:
         anchor = _root_anchor(store, form_id, options.skiptoken)
         if keyset:
-            extra = " AND (s.created_at < ? OR (s.created_at = ? AND s.id < ?))"
-            extra_args = (anchor["created_at"], anchor["created_at"], anchor["id"])
+            extra = AFTER_ROOT
+            extra_args = (anchor["created_at"], anchor["id"])
         else:
             offset = _position(store, form_id, options, order, anchor["id"]) + 1
     where, args = _where(form_id, options, extra, extra_args)
@@ -242,9 +249,7 @@ def repeat_page(store: Store, defn: XFormDefinition, form_id: int, table: str, o
         )
         if anchor is None:
             raise problems.odata_repeat_id_not_found()
-        extra += (
-            " AND (s.created_at < ? OR (s.created_at = ? AND (s.id < ? OR (s.id = ? AND r.position > ?))))"
-        )
+        extra += AFTER_REPEAT_ROW
         extra_args += (
             anchor["created_at"],
             anchor["created_at"],

@@ -1,11 +1,12 @@
-"""The sandbox worker's queue: a turn reads its batch of events through an index, whatever the
-number of audits (one per submission), so a bulk load is never starved of the write lock."""
+"""Queries whose cost must not grow with the sandbox's size: the worker's queue (a turn reads its
+batch through an index, whatever the number of audits, so a bulk load is never starved of the
+write lock) and OData paging (a page after a skiptoken seeks the index, whatever its depth)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from consult.sandbox import worker
+from consult.sandbox import feed, worker
 from consult.sandbox.store import Store
 
 
@@ -36,3 +37,21 @@ def test_only_unprocessed_events_are_in_the_index_and_the_oldest_come_first(tmp_
         store.close()
     assert pending == [3, 6, 9, 12]
     assert indexed == 10
+
+
+def _plan(store: Store, sql: str, args: tuple) -> str:
+    return " | ".join(row[3] for row in store.conn.execute(f"EXPLAIN QUERY PLAN {sql}", args))
+
+
+def test_a_page_after_a_skiptoken_seeks_the_paging_index(tmp_path: Path) -> None:
+    store = Store(tmp_path / "sandbox.sqlite3")
+    try:
+        roots = _plan(store, f"{feed.ROOT_SELECT}WHERE s.form_id = ? {feed.AFTER_ROOT} {feed.DEFAULT_ORDER} LIMIT 10",
+                      (1, "2026-01-01", 7))
+        repeats = _plan(store, f"SELECT r.row_json FROM {feed.REPEAT_FROM} WHERE s.form_id = ? AND r.table_name = ?"
+                               f"{feed.AFTER_REPEAT_ROW} ORDER BY s.created_at DESC, s.id DESC, r.position LIMIT 10",
+                        (1, "members", "2026-01-01", "2026-01-01", 7, 7, 2))
+    finally:
+        store.close()
+    assert "submissions_paging (form_id=? AND created_at<?)" in roots, roots
+    assert "submissions_paging (form_id=? AND created_at<?)" in repeats, repeats
