@@ -152,8 +152,9 @@ def fill_openrosa(server: SandboxServer, form: BuiltForm, xmls: list[bytes]) -> 
     return settings, project_id, time.perf_counter() - started
 
 
-def interview_chunks(form: BuiltForm, n: int, seed: int, chunk: int = CHUNK) -> Iterator[list[bytes]]:
-    """The XML of `n` interviews, `chunk` at a time, so that a fill of 1M never holds them all.
+def interview_chunks(form: BuiltForm, n: int, seed: int, chunk: int = CHUNK, skip: int = 0) -> Iterator[list[bytes]]:
+    """The XML of `n` interviews, `chunk` at a time, so that a fill of 1M never holds them all;
+    without the first `skip` (a resumed fill), whose whole chunks are not even generated.
 
     The generator plans at most ~131k province interviews (one per province, agency and working
     day of its 2003–2004 period) and holds every draft it makes. Chunk k is therefore the
@@ -161,15 +162,18 @@ def interview_chunks(form: BuiltForm, n: int, seed: int, chunk: int = CHUNK) -> 
     instance ids, other (province, agency, date) keys, so no chunk duplicates another, and the
     first chunk is exactly the fill of `chunk` interviews (the 100k sandbox is the 1M one's start)."""
     if n <= chunk:
-        yield [i.xml for i in province_interviews(form.schema, n, seed=seed)]
+        yield [i.xml for i in province_interviews(form.schema, n, seed=seed)][skip:]
         return
     first, last = provincial.CONSULTED
     if last + PERIOD_SHIFT * ((n - 1) // chunk) >= datetime.now(UTC).date():
         raise ValueError(f"{n} interviews in chunks of {chunk} would date consultations in the future")
     try:
         for k, start in enumerate(range(0, n, chunk)):
+            if start + chunk <= skip:
+                continue
             provincial.CONSULTED = (first + PERIOD_SHIFT * k, last + PERIOD_SHIFT * k)
-            yield [i.xml for i in province_interviews(form.schema, min(chunk, n - start), seed=seed + k)]
+            xmls = [i.xml for i in province_interviews(form.schema, min(chunk, n - start), seed=seed + k)]
+            yield xmls[max(0, skip - start):]
     finally:
         provincial.CONSULTED = (first, last)
 
@@ -217,19 +221,16 @@ def prepared_sandbox(n: int, seed: int = SEED, form: BuiltForm | None = None, ca
         dated = submitted_at(n, started_fill - timedelta(days=1))
         with SandboxServer(data_dir=data_dir, admin_password=ADMIN_PASSWORD) as server:
             _, project_id, token = _setup(server, form)
-            loaded = skip = resumed_from = _held(data_dir)
+            loaded = resumed_from = _held(data_dir)
             if loaded:
                 log(f"  resuming a fill that stopped at {loaded} of {n} submissions")
-            chunks = interview_chunks(form, n, seed, chunk)
+            chunks = interview_chunks(form, n, seed, chunk, skip=loaded)
             while True:
                 started = time.perf_counter()
                 xmls = next(chunks, None)
                 generated += time.perf_counter() - started
                 if xmls is None:
                     break
-                xmls, skip = xmls[skip:], max(0, skip - len(xmls))
-                if not xmls:
-                    continue
                 started = time.perf_counter()
                 load_submissions(data_dir, project_id, token, xmls, device_id=DEVICE_ID,
                                  submitted_at=lambda i, offset=loaded: dated(offset + i))

@@ -96,3 +96,17 @@ def test_the_whole_command_says_where_its_time_went(tmp_path: Path, bench_cache:
     assert 0 < command["forms_s"] + command["entity_lists_s"] < command["min_s"]
     assert command["entity_lists_s"] > noop["entity_lists_s"]  # the first sync reads every entity's versions
     assert "versions read" in done.stdout
+
+
+def test_a_resumed_fill_generates_the_same_interviews_after_those_it_holds(bench_cache: Path):
+    """A fill that stopped resumes after the submissions it holds: the chunks it skips whole are not
+    generated, and what follows is exactly the rest of a fill from the start."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import fill
+
+    form = fill.build_form(bench_cache / "forms")
+    whole = [xml for chunk in fill.interview_chunks(form, 25, seed=7, chunk=10) for xml in chunk]
+    for skip in (0, 10, 13, 25):
+        rest = [xml for chunk in fill.interview_chunks(form, 25, seed=7, chunk=10, skip=skip) for xml in chunk]
+        assert rest == whole[skip:], skip
+    assert len(whole) == 25 and len(set(whole)) == 25
