@@ -243,7 +243,8 @@ def prepared_sandbox(n: int, seed: int = SEED, form: BuiltForm | None = None, ca
                                     "generate_s": round(generated, 2), "fill_s": round(seconds, 2),
                                     "filled_at": datetime.now(UTC).isoformat(),
                                     **({"resumed_from": resumed_from} if resumed_from else {})}))
-        log(f"  filled {n} submissions in {seconds:.1f} s ({n / seconds:.0f}/s, bulk, no HTTP) "
+        log(f"  filled {n - resumed_from} submissions in {seconds:.1f} s ({(n - resumed_from) / seconds:.0f}/s, bulk, "
+            f"no HTTP{f', after the {resumed_from} it held' if resumed_from else ''}) "
             f"after generating them in {generated:.1f} s; cached in {data_dir}")
     facts = json.loads(done.read_text())
     with SandboxServer(data_dir=data_dir, admin_password=ADMIN_PASSWORD) as server:
