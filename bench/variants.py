@@ -183,7 +183,7 @@ class StageTimer:
         build = RecordBuilder.build
         RecordBuilder.build = wrap("records", build, lambda a: len(a[1]))
         sync.pull_submissions = lambda *args, **kwargs: timed_pages(pull(*args, **kwargs))
-        sync.read_ahead = lambda pages: timed_pages(ahead(pages))
+        sync.read_ahead = lambda pages, *args: timed_pages(ahead(pages, *args))
         # Validation: "validate" the page rules on each page (in code before the two steps,
         # `validate_records` on each page), "suites" the suites over a pass's rows and their verdicts.
         pages = lambda a: len(a[1].instance_ids)

@@ -259,9 +259,9 @@ def sync(
     central_config: CentralConfigFile = None,
     project: Annotated[str | None, typer.Option(help="Project name or id (default: from the config).")] = None,
     reports: Annotated[Path, typer.Option(help="Where the validation Data Docs go.")] = Path("reports"),
-    page_size: Annotated[int, typer.Option("--page-size", min=1, help="Submissions per OData page and "
-                                           "transaction; 5000 syncs large forms ~1.5x faster for ~140 MB more "
-                                           "memory (bench/README.md).")] = 1000,
+    page_size: Annotated[int, typer.Option("--page-size", min=1, help="Submissions per OData page (a "
+                                           "transaction holds five); 5000 syncs large forms ~1.1x faster for "
+                                           "~230 MB more memory (bench/README.md).")] = 1000,
     attachments: Annotated[Path, typer.Option("--attachments-dir", help="Where the files of the loaded "
                                               "submissions go (<form>/<instance>/).")] = Path("attachments"),
     no_attachments: Annotated[bool, typer.Option("--no-attachments", help="Do not download the submissions' "

@@ -33,9 +33,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Self
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine, RootTransaction
 from sqlalchemy.exc import SQLAlchemyError
 
 from consult.central import (
@@ -144,9 +144,65 @@ class SyncOptions:
     write_back: bool = False
     page_size: int = 1000
     today: date | None = None
+    commit_pages: int = 5
+    """Pages per transaction (`LoadTransaction`)."""
 
 
 ProgressCallback = Callable[[SyncSummary], None]
+
+
+class LoadTransaction:
+    """The transaction a pass loads its pages in, committed every `pages` pages and at the end.
+
+    Several pages per transaction because each submission's rows go into indexes keyed by random
+    UUIDs: a page of 1000 submissions touches most of the index pages it writes only once, and five
+    pages share each of them among five times as many rows (SQLite writes a changed page to its WAL
+    once per transaction, and copies it into the file once per checkpoint). A kill loses the pages
+    since the last commit, which the re-run pulls again anyway: the watermark moves only when a
+    pass ends, and loading is an upsert. On SQLite a transaction holds the database's write lock
+    (other forms of the run wait for it), so it is also committed whenever the next page has not
+    arrived yet: it spans only the sync's own work on pages already read."""
+
+    def __init__(self, engine: Engine, pages: int):
+        self.engine, self.pages = engine, pages
+        self._conn: Connection | None = None
+        self._transaction: RootTransaction | None = None
+        self._held = 0
+
+    def __enter__(self) -> Self:
+        return self
+
+    def connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = self.engine.connect()
+            self._transaction = self._conn.begin()
+        return self._conn
+
+    def loaded(self) -> None:
+        """A page is in: commit once the transaction holds `pages` of them."""
+        self._held += 1
+        if self._held >= self.pages:
+            self.commit()
+
+    def commit(self) -> None:
+        """Commit what is loaded so far (nothing when nothing is): the sync calls it before it
+        waits for Central, so that it never holds SQLite's write lock while Central is slow."""
+        self._end(commit=True)
+
+    def _end(self, commit: bool) -> None:
+        if self._conn is None or self._transaction is None:
+            return
+        try:
+            if commit:
+                self._transaction.commit()
+            else:
+                self._transaction.rollback()
+        finally:
+            self._conn.close()
+            self._conn, self._transaction, self._held = None, None, 0
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        self._end(commit=exc_type is None)
 
 
 def judge_page(schema: FormSchema, records: FormRecords, context: ValidationContext) -> list[Failure]:
@@ -279,26 +335,28 @@ class FormSync:
             self.progress(self.summary)
 
     def _pull(self, since: datetime | None, etag: str | None) -> Pulled | None:
-        """Load every page, each in its own transaction; None when Central answers 304.
+        """Load every page, in transactions of `commit_pages` pages (`LoadTransaction`); None when
+        Central answers 304.
 
         Central pages newest first and cannot page oldest first (`$orderby` with `$skiptoken`
         is refused), so the watermark moves only once the last page is in: a sync killed
         midway pulls again from the old watermark, and the upsert absorbs what it re-reads."""
         query = SubmissionQuery(self.project_id, self.schema.form_id, since=since, page_size=self.options.page_size)
         pulled = Pulled()
-        for page in read_ahead(pull_submissions(self.central, query, etag=etag)):
-            if page.not_modified:
-                return None
-            if page.number == 0:
-                pulled.etag, pulled.served_at = page.etag or "", page.served_at
-                self.summary.expected = max(self.summary.expected or 0, page.count or 0)
-            records = self.builder.build(page.rows)
-            failures = self._failure_rows(judge_page(self.schema, records, self._context))
-            with self.engine.begin() as conn:
-                counts = load_page(conn, self.project_id, records, {}, failures)
-            pulled.latest = max(filter(None, (pulled.latest, page.last_change)), default=None)
-            pulled.changed += counts.new + len(counts.changed)
-            self._count(records, counts)
+        with LoadTransaction(self.engine, self.options.commit_pages) as transaction:
+            for page in read_ahead(pull_submissions(self.central, query, etag=etag), transaction.commit):
+                if page.not_modified:
+                    return None
+                if page.number == 0:
+                    pulled.etag, pulled.served_at = page.etag or "", page.served_at
+                    self.summary.expected = max(self.summary.expected or 0, page.count or 0)
+                records = self.builder.build(page.rows)
+                failures = self._failure_rows(judge_page(self.schema, records, self._context))
+                counts = load_page(transaction.connection(), self.project_id, records, {}, failures)
+                transaction.loaded()
+                pulled.latest = max(filter(None, (pulled.latest, page.last_change)), default=None)
+                pulled.changed += counts.new + len(counts.changed)
+                self._count(records, counts)
         return pulled
 
     def _count(self, records: FormRecords, counts: LoadCounts) -> None:

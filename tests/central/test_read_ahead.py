@@ -67,3 +67,23 @@ def test_leaving_early_closes_the_source_and_stops_the_reader() -> None:
             break
     assert closed.wait(1), "the source generator was closed"
     assert _readers() == 0
+
+
+def test_the_caller_is_told_before_it_waits_for_a_page_that_has_not_arrived() -> None:
+    """The sync commits then: it must not hold SQLite's write lock while Central is slow."""
+    slow = {2}
+    waits: list[int] = []
+    got: list[int] = []
+
+    def pages() -> Iterator[int]:
+        for n in range(4):
+            if n in slow:
+                time.sleep(0.5)
+            yield n
+
+    for page in read_ahead(pages(), before_waiting=lambda: waits.append(len(got))):
+        got.append(page)
+        time.sleep(0.1)  # the caller's work: long enough for pages 1 and 3 to be ready
+    assert got == [0, 1, 2, 3]
+    assert 2 in waits, "page 2 took 0.5 s: the caller was told before waiting for it"
+    assert 1 not in waits and 3 not in waits, waits

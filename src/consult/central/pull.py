@@ -17,7 +17,7 @@ import re
 import tempfile
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -166,12 +166,14 @@ def pull_submissions(central: CentralSession, query: SubmissionQuery, etag: str 
         number += 1
 
 
-def read_ahead(pages: Iterator[T]) -> Iterator[T]:
+def read_ahead(pages: Iterator[T], before_waiting: Callable[[], None] | None = None) -> Iterator[T]:
     """The same pages, the next one fetched in a thread while the caller works on this one.
 
     Central spends its time building a page and the sync its own validating and loading the
     previous one; on two cores they overlap. An error comes out where its page would have;
-    leaving the loop early stops the reader once the page it is fetching arrives."""
+    leaving the loop early stops the reader once the page it is fetching arrives.
+    `before_waiting` is called when the next page has not arrived yet, before waiting for it (the
+    sync commits then, so that it never holds the database while Central is slow)."""
     handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
     stop = threading.Event()
 
@@ -201,7 +203,12 @@ def read_ahead(pages: Iterator[T]) -> Iterator[T]:
     reader.start()
     try:
         while True:
-            kind, value = handoff.get()
+            try:
+                kind, value = handoff.get_nowait()
+            except queue.Empty:
+                if before_waiting is not None:
+                    before_waiting()
+                kind, value = handoff.get()
             if kind == "end":
                 return
             if kind == "error":

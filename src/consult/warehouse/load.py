@@ -1,8 +1,9 @@
 """Loading pages of FormRecords: the sync's hot path, and everything a sync writes.
 
-Every function takes the caller's `Connection` and never commits: a sync opens one
-`engine.begin()` per page and calls `load_page` in it, so a page's rows, its page-rule failures
-and its place in `suite_pending` commit together or not at all; when the pass ends, one more
+Every function takes the caller's `Connection` and never commits: a sync calls `load_page` for
+each page in a transaction that holds a few pages (`consult.sync.LoadTransaction`), so a page's
+rows, its page-rule failures and its place in `suite_pending` commit together or not at all;
+when the pass ends, one more
 transaction takes `record_judgement` (the suites' failures), `recheck_duplicates` and
 `advance_watermark`. Loading is an upsert by instance id, so a page loaded twice (a re-run
 after a kill, the pull's overlap) leaves the database as if it was loaded once.
