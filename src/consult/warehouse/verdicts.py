@@ -30,20 +30,23 @@ def verdicts_of(conn: Connection, project_id: int, form_id: str, loaded_since: d
     to hold. A clock stepped back during a run would leave the submissions loaded before the step
     out of its summary, never those of another run (runs of a form do not overlap)."""
     s, f = submissions.c, validation_failures.c
-    loaded = and_(s.project_id == project_id, s.form_id == form_id, s.loaded_at >= loaded_since)
     statuses = dict(conn.execute(select(s.validation_status, func.count()).where(
-        loaded, s.deleted_at.is_(None), s.purged_at.is_(None)).group_by(s.validation_status)).all())
+        _live(project_id, form_id), s.loaded_at >= loaded_since).group_by(s.validation_status)).all())
     rules = dict(conn.execute(select(f.rule, func.count()).join(submissions, and_(
-        s.instance_id == f.instance_id, s.project_id == f.project_id, s.form_id == f.form_id)).where(loaded)
-        .group_by(f.rule)).all())
+        s.instance_id == f.instance_id, s.project_id == f.project_id, s.form_id == f.form_id)).where(
+        _loaded(project_id, form_id, loaded_since)).group_by(f.rule)).all())
     return Verdicts(statuses.get(VALID, 0), statuses.get(QUARANTINED, 0), dict(sorted(rules.items())))
 
 
 def loaded_count(conn: Connection, project_id: int, form_id: str, loaded_since: datetime) -> int:
     """Distinct submissions loaded since `loaded_since`, deleted ones included: what one sync pulled."""
-    s = submissions.c
     return conn.execute(select(func.count()).select_from(submissions).where(
-        s.project_id == project_id, s.form_id == form_id, s.loaded_at >= loaded_since)).scalar_one()
+        _loaded(project_id, form_id, loaded_since))).scalar_one()
+
+
+def _loaded(project_id: int, form_id: str, since: datetime):
+    s = submissions.c
+    return and_(s.project_id == project_id, s.form_id == form_id, s.loaded_at >= since)
 
 
 def quarantined_ids(conn: Connection, project_id: int, form_id: str) -> set[str]:
