@@ -277,7 +277,7 @@ def bench_size(size: int, args: argparse.Namespace, prefect_env: dict | None, lo
                 spec = {**base, "variant": {"one-shot": "floor", "no-op": "noop", "postgres": "consult",
                                             "before": "consult"}.get(
                     variant, variant), "page_size": page_size, "workdir": str(workdir),
-                        "sqlite_pragmas": args.sqlite_pragma}
+                        "sqlite_pragmas": args.sqlite_pragma, "commit_pages": args.commit_pages}
                 if variant == "no-op":
                     if synced_db is None:  # a full sync first, not measured (unless one ran already)
                         first = Path(tmp) / "synced"
@@ -702,6 +702,9 @@ def main() -> None:
     parser.add_argument("--sqlite-pragma", action="append", default=[], metavar="PRAGMA",
                         help="an experiment: run `PRAGMA <PRAGMA>` on each reporting-DB connection of the "
                              "consult variant, e.g. --sqlite-pragma 'cache_size = -65536'")
+    parser.add_argument("--commit-pages", type=int, metavar="N",
+                        help="an experiment: pages per transaction of the consult variant "
+                             "(SyncOptions.commit_pages; the code's default when not given)")
     parser.add_argument("--postgres", action="store_true",
                         help="also the consult sync into a fresh database of a throwaway local PostgreSQL "
                              "cluster (variant `postgres`, at every size but --million's)")
@@ -803,7 +806,7 @@ def main() -> None:
     write_results(args.out or RESULTS / f"sync-{'-'.join(str(s) for s in args.sizes)}.json", {
         "issue": 17, "written_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": facts,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "repeat": args.repeat,
-        "lean_from": args.lean_from, "sqlite_pragmas": args.sqlite_pragma,
+        "lean_from": args.lean_from, "sqlite_pragmas": args.sqlite_pragma, "commit_pages": args.commit_pages,
         "postgres_settings": args.postgres_settings if args.postgres else None,
         "load_average": args.load_average, "bulk_vs_openrosa": check, "values_against_baseline": args.values_checks,
         "results": rows, "stages": stages,

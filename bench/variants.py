@@ -236,8 +236,9 @@ def consult(spec: dict, db_path: Path) -> dict:
             for pragma in spec["sqlite_pragmas"]:
                 dbapi_connection.execute(f"PRAGMA {pragma}")
     with CentralSession(settings) as central:
+        grouping = {"commit_pages": spec["commit_pages"]} if spec.get("commit_pages") else {}  # `--commit-pages`
         summary = FormSync(central, engine, spec["project_id"], schema,
-                           SyncOptions(page_size=spec["page_size"], write_back=False)).run()
+                           SyncOptions(page_size=spec["page_size"], write_back=False, **grouping)).run()
     engine.dispose()
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": summary.pulled, "pages": summary.pages, "valid": summary.valid,
@@ -276,8 +277,9 @@ def noop(spec: dict, db_path: Path) -> dict:
     started = time.perf_counter()
     engine = create_engine_for(f"sqlite:///{db_path}")
     with CentralSession(settings) as central:
+        grouping = {"commit_pages": spec["commit_pages"]} if spec.get("commit_pages") else {}  # `--commit-pages`
         summary = FormSync(central, engine, spec["project_id"], schema,
-                           SyncOptions(page_size=spec["page_size"], write_back=False)).run()
+                           SyncOptions(page_size=spec["page_size"], write_back=False, **grouping)).run()
     engine.dispose()
     seconds = time.perf_counter() - started
     if not summary.not_modified:
