@@ -10,11 +10,14 @@ from consult.sandbox import feed, worker
 from consult.sandbox.store import Store
 
 
+def _plan(store: Store, sql: str, args: tuple) -> str:
+    return " | ".join(row[3] for row in store.conn.execute(f"EXPLAIN QUERY PLAN {sql}", args))
+
+
 def test_the_worker_finds_its_pending_events_through_the_partial_index(tmp_path: Path) -> None:
     store = Store(tmp_path / "sandbox.sqlite3")
     try:
-        plan = " | ".join(row[3] for row in store.conn.execute(
-            f"EXPLAIN QUERY PLAN {worker.PENDING_EVENTS}", (*worker.JOBS, worker.BATCH)))
+        plan = _plan(store, worker.PENDING_EVENTS, (*worker.JOBS, worker.BATCH))
     finally:
         store.close()
     assert "SCAN a USING INDEX audits_unprocessed" in plan, plan
@@ -37,10 +40,6 @@ def test_only_unprocessed_events_are_in_the_index_and_the_oldest_come_first(tmp_
         store.close()
     assert pending == [3, 6, 9, 12]
     assert indexed == 10
-
-
-def _plan(store: Store, sql: str, args: tuple) -> str:
-    return " | ".join(row[3] for row in store.conn.execute(f"EXPLAIN QUERY PLAN {sql}", args))
 
 
 def test_a_page_after_a_skiptoken_seeks_the_paging_index(tmp_path: Path) -> None:
