@@ -514,6 +514,7 @@ def stage_rows(measures: list[Measure]) -> list[dict]:
         best = m.best
         stages = dict(best["stages"])
         stages["other"] = best["seconds"] - sum(stages.values())
+        stages |= {f"({generation}, within)": seconds for generation, seconds in best.get("collector", {}).items()}
         for stage, seconds in stages.items():
             n = best["stage_rows"].get(stage)
             rows.append({"size": m.size, "variant": m.variant, "page_size": m.page_size, "stage": stage,

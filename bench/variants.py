@@ -141,8 +141,12 @@ class StageTimer:
         self.rows: dict[str, int] = defaultdict(int)
         self.peak_mb: dict[str, float] = defaultdict(float)
         """How far each stage raised the process's peak RSS: where memory grows with N."""
+        self.collector: dict[str, float] = defaultdict(float)
+        """Seconds in the garbage collector per generation, within the stages (not beside them)."""
 
     def install(self) -> None:
+        import gc
+
         import consult.sync as sync
         from consult.warehouse.records import RecordBuilder
 
@@ -198,6 +202,16 @@ class StageTimer:
         Connection._commit_impl = wrap("commit", Connection._commit_impl)
         sync.FormSync._pull_deleted = wrap("deleted", sync.FormSync._pull_deleted)
         sync.verdicts_of = wrap("verdicts", sync.verdicts_of)
+        collecting: dict[str, float] = {}
+
+        def collected(phase: str, info: dict) -> None:
+            """Time in the garbage collector, per generation: it runs inside every other stage."""
+            if phase == "start":
+                collecting["started"] = time.perf_counter()
+            elif "started" in collecting:
+                timer.collector[f"gc{info['generation']}"] += time.perf_counter() - collecting.pop("started")
+
+        gc.callbacks.append(collected)
 
 
 def _consult_setup(spec: dict, validates: bool = True):
@@ -244,6 +258,7 @@ def consult(spec: dict, db_path: Path) -> dict:
     return {"seconds": seconds, "rows": summary.pulled, "pages": summary.pages, "valid": summary.valid,
             "quarantined": summary.quarantined, "not_modified": summary.not_modified,
             "database": engine.dialect.name, "stages": dict(timer.seconds), "stage_rows": dict(timer.rows),
+            "collector": dict(timer.collector),
             "stage_peak_mb": {k: round(v, 1) for k, v in timer.peak_mb.items()}}
 
 

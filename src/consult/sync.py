@@ -23,6 +23,8 @@ the summary, the Data Docs.
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 import os
 import time
@@ -210,7 +212,10 @@ def judge_page(schema: FormSchema, records: FormRecords, context: ValidationCont
     (Central answers 304) more than all of its work."""
     from consult.validate.run import judge_page as judge
 
-    return judge(schema, records, context)
+    try:
+        return judge(schema, records, context)
+    finally:
+        _freeze_once("pages")
 
 
 def judge_loaded(schema: FormSchema, engine: Engine, project_id: int, context: ValidationContext) -> list[Failure]:
@@ -218,7 +223,19 @@ def judge_loaded(schema: FormSchema, engine: Engine, project_id: int, context: V
     Expectations takes seconds to import."""
     from consult.validate.run import judge_loaded as judge
 
-    return judge(schema, engine, project_id, context)
+    try:
+        return judge(schema, engine, project_id, context)
+    finally:
+        _freeze_once("suites")
+
+
+@functools.cache
+def _freeze_once(stage: str) -> None:
+    """Once per process, after a validation stage's first call has imported what it needs (pandas,
+    Great Expectations: a quarter of a GB of objects) and built its rulesets and GX context: those
+    live as long as the process, so they leave the garbage collector's sight (`gc.freeze`), which
+    would otherwise walk them at every full collection (0.9 of a 100k sync's 32 s; 0.3 after)."""
+    gc.freeze()
 
 
 def failure_comment(failures: list[FailureRow]) -> str:

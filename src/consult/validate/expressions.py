@@ -186,6 +186,9 @@ class Scope:
     index: pd.Index
     ref: Lookup
     prop: Lookup | None = None
+    text: Lookup | None = None
+    """`ref(name)` as `as_text` writes it, when the caller keeps it: a page's rules read the same
+    columns as text again and again (`ColumnFrame.text`)."""
 
 
 def holds(expr: Expr, scope: Scope) -> pd.Series:
@@ -197,7 +200,7 @@ def holds(expr: Expr, scope: Scope) -> pd.Series:
         result = equal if expr.op == "=" else ~equal
         return result if isinstance(result, pd.Series) else pd.Series(bool(result), index=scope.index)
     if isinstance(expr, Selected):
-        tokens = _text(scope.ref(expr.ref.name))
+        tokens = _ref_text(expr.ref.name, scope)
         return tokens.str.contains(rf"(?:^|\s){re.escape(expr.value)}(?:\s|$)", regex=True)
     if isinstance(expr, Not):
         return ~holds(expr.part, scope)
@@ -230,21 +233,26 @@ def _answer_text(operand: Ref | Text | Property, answer: Callable[[str], Any]) -
 
 
 def _one_text(value: Any) -> str:
-    """A value as `_text` writes it: '' when empty, else its text (an integer without `.0`)."""
+    """A value as `as_text` writes it: '' when empty, else its text (an integer without `.0`)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return str(value)
 
 
-def _text(series: pd.Series) -> pd.Series:
+def as_text(series: pd.Series) -> pd.Series:
+    """Values as the expressions compare them: '' when empty, else their text."""
     return series.astype(object).where(series.notna(), "").astype(str)
+
+
+def _ref_text(name: str, scope: Scope) -> pd.Series:
+    return scope.text(name) if scope.text is not None else as_text(scope.ref(name))
 
 
 def _value(operand: Ref | Text | Property, scope: Scope) -> pd.Series | str:
     if isinstance(operand, Text):
         return operand.value
     if isinstance(operand, Ref):
-        return _text(scope.ref(operand.name))
+        return _ref_text(operand.name, scope)
     if scope.prop is None:
         raise Unsupported(f"bare name {operand.name!r} outside a choice filter")
-    return _text(scope.prop(operand.name))
+    return as_text(scope.prop(operand.name))

@@ -11,6 +11,7 @@ import pandas as pd
 from consult.forms.schema import DataType, FormSchema
 from consult.warehouse.records import INSTANCE, PARENT, ROW, FormLayout, FormRecords, TableKind, TableLayout
 
+from .expressions import Expr, Scope, as_text, columns_by_name, holds
 from .fields import FORM_TABLE, require_fields
 from .report import Failure, ValidationContext
 
@@ -28,6 +29,7 @@ class ColumnFrame:
         self.columns = frozenset(columns)
         self.index = pd.RangeIndex(len(rows))
         self._built: dict[str, pd.Series] = {}
+        self._texts: dict[str, pd.Series] = {}
 
     @classmethod
     def of(cls, table: TableLayout, rows: list[dict]) -> ColumnFrame:
@@ -44,8 +46,14 @@ class ColumnFrame:
                 raise KeyError(column)
             values = [row.get(column) for row in self._rows]
             self._built[column] = pd.Series(values, index=self.index, name=column,
-                                            dtype="Int64" if column in self._integers else None)
+                                            dtype="Int64" if column in self._integers else object)
         return self._built[column]
+
+    def text(self, column: str) -> pd.Series:
+        """The column as the expressions compare it (`as_text`), built once per page."""
+        if column not in self._texts:
+            self._texts[column] = as_text(self[column])
+        return self._texts[column]
 
 
 class TableFrames(Mapping[str, ColumnFrame]):
@@ -77,9 +85,22 @@ class Page:
     context: ValidationContext
     frames: TableFrames = field(init=False)
     _scoped: dict[str, ScopedTable] = field(init=False, default_factory=dict)
+    _held: dict[tuple[str, Expr], pd.Series] = field(init=False, default_factory=dict)
+    _columns: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.frames = TableFrames(self.records)
+        self._columns = columns_by_name(self.schema)
+
+    def holds(self, key: str, expr: Expr) -> pd.Series:
+        """Where `expr` is true over a table's rows (`scoped`), each expression evaluated once per page:
+        a repeat's relevance is every one of its questions' condition, and the repeat's own rules'."""
+        if (key, expr) not in self._held:
+            frame, columns = self.scoped(key), self._columns
+            scope = Scope(frame.index, lambda name: frame[columns.get(name, name)],
+                          text=lambda name: frame.text(columns.get(name, name)))
+            self._held[(key, expr)] = holds(expr, scope)
+        return self._held[(key, expr)]
 
     def table(self, key: str) -> TableLayout:
         return self.records.layout.table(key)
@@ -108,6 +129,7 @@ class ScopedTable:
     def __init__(self, frame: ColumnFrame, owner: tuple[ScopedTable, str, str] | None):
         self.frame, self._owner = frame, owner
         self._mapped: dict[str, pd.Series] = {}
+        self._texts: dict[str, pd.Series] = {}
 
     @property
     def index(self) -> pd.Index:
@@ -130,6 +152,14 @@ class ScopedTable:
             self._mapped[column] = pd.Series(self.frame[link].map(by_key).to_numpy(), index=self.frame.index,
                                              name=column)
         return self._mapped[column]
+
+    def text(self, column: str) -> pd.Series:
+        """`ColumnFrame.text`, an owner's columns included."""
+        if column in self.frame.columns:
+            return self.frame.text(column)
+        if column not in self._texts:
+            self._texts[column] = as_text(self[column])
+        return self._texts[column]
 
 
 def answer_column(table: TableLayout, field: str) -> str:

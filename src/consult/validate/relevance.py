@@ -11,7 +11,6 @@ Expressions outside the shapes `expressions.py` reads are left to the form.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -33,16 +32,10 @@ from .expressions import (
     parse,
     refs,
 )
-from .page import ColumnFrame, Page, PageRule, ScopedTable, answer_column, visible_columns
+from .page import Page, PageRule, answer_column, visible_columns
 from .report import Bilingual, Failure
 
 OTHER = "other"
-
-
-def scope_of(frame: ColumnFrame | ScopedTable, columns: Mapping[str, str] | None = None) -> Scope:
-    """`${name}` read from its column (`columns`: field name → column, where they differ)."""
-    columns = columns or {}
-    return Scope(frame.index, lambda name: frame[columns.get(name, name)])
 
 
 def row_failures(page: Page, table_key: str, mask: pd.Series, rule: str, field: str,
@@ -84,7 +77,7 @@ class RequiredWhenRelevant:
             return []
         asked = pd.Series(True, index=frame.index)
         for condition in self.conditions:
-            asked &= holds(condition, scope_of(frame, columns_by_name(page.schema)))
+            asked &= page.holds(self.table, condition)
         missing = asked & frame[answer_column(page.table(self.table), self.field)].isna()
         q = messages.question(page.schema, self.field)
         message = (messages.other_unspecified(messages.question(page.schema, self.other_of), q)
@@ -117,7 +110,8 @@ class CascadingChoice:
             return chosen.map({c.name: c.properties.get(name, "") for c in choices.choices})
 
         columns = columns_by_name(page.schema)
-        scope = Scope(frame.index, lambda name: frame[columns.get(name, name)], prop)
+        scope = Scope(frame.index, lambda name: frame[columns.get(name, name)], prop,
+                      lambda name: frame.text(columns.get(name, name)))
         known = chosen.notna() & chosen.isin(choices.names())  # unknown names: the suite's `choice`
         outside = known & ~holds(self.filter, scope)
         depends_on = [messages.question(page.schema, r) for r in sorted(refs(self.filter))]

@@ -38,15 +38,14 @@ def _asked(page: Page, repeat: str) -> pd.Series:
     `expressions.py`, those that have entries (so no team is faulted for being absent)."""
     import pandas as pd
 
-    from .expressions import Unsupported, holds, parse
-    from .relevance import scope_of
+    from .expressions import Unsupported, parse
 
     frame = page.frames[FORM_TABLE]
     relevant = next(r.relevant for r in page.schema.repeats if r.name == repeat)
     if not relevant:
         return pd.Series(True, index=frame.index)
     try:
-        return holds(parse(relevant), scope_of(frame))
+        return page.holds(FORM_TABLE, parse(relevant))
     except Unsupported:
         return _entries(page, repeat) > 0
 
