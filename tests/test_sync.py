@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.engine import Engine
 
 from consult.central import CentralSession, submission_ids
 from consult.central.review import comments
@@ -116,6 +117,12 @@ def _data(tables: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
     return {name: rows for name, rows in tables.items() if name != "watermarks"}
 
 
+def _unique_indexes(engine: Engine) -> dict[str, list[tuple[str, list[str]]]]:
+    found = inspect(engine)
+    return {table: sorted((i["name"], i["column_names"]) for i in found.get_indexes(table) if i["unique"])
+            for table in found.get_table_names()}
+
+
 def _kill_points(rng: random.Random) -> list[tuple[str, Fault]]:
     """One kill in each phase of a sync. Each is sure to be reached by a run started after the kills before
     it: every run pulls at least the two forms with most mistakes again, and every write-back kill leaves
@@ -152,6 +159,10 @@ def test_a_sync_killed_anywhere_then_rerun_equals_an_uninterrupted_one(field: Fi
 
     got, expected = create_engine_for(db_url), create_engine_for(f"sqlite:///{tmp_path / 'reference.db'}")
     assert _data(snapshot(got)) == _data(snapshot(expected))
+    # the child tables' keys a killed first load left unbuilt are built again
+    assert _unique_indexes(got) == _unique_indexes(expected)
+    assert _unique_indexes(expected)["province_consultation__members"] == [
+        ("province_consultation__members__key", ["_instance_id", "_row_id"])]
     with got.connect() as conn:
         assert conn.execute(select(func.count()).select_from(validation_failures)).scalar_one() > 0
         s = submissions.c

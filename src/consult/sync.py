@@ -77,7 +77,7 @@ from consult.warehouse.load import (
 )
 from consult.warehouse.locks import FormBusy, form_lock
 from consult.warehouse.records import FormLayout, FormRecords, RecordBuilder
-from consult.warehouse.tables import ensure_schema
+from consult.warehouse.tables import defer_child_keys, ensure_schema
 from consult.warehouse.verdicts import loaded_count, quarantined_ids, verdicts_of
 
 MAX_PASSES = 4
@@ -357,7 +357,16 @@ class FormSync:
 
         Central pages newest first and cannot page oldest first (`$orderby` with `$skiptoken`
         is refused), so the watermark moves only once the last page is in: a sync killed
-        midway pulls again from the old watermark, and the upsert absorbs what it re-reads."""
+        midway pulls again from the old watermark, and the upsert absorbs what it re-reads.
+        A form's first load builds its child tables' keys once its pages are in
+        (`defer_child_keys`)."""
+        deferred = defer_child_keys(self.engine, self.builder.layout)
+        pulled = self._load_pages(since, etag)
+        if deferred:
+            ensure_schema(self.engine, [self.builder.layout])
+        return pulled
+
+    def _load_pages(self, since: datetime | None, etag: str | None) -> Pulled | None:
         query = SubmissionQuery(self.project_id, self.schema.form_id, since=since, page_size=self.options.page_size)
         pulled = Pulled()
         with LoadTransaction(self.engine, self.options.commit_pages) as transaction:

@@ -7,14 +7,23 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import inspect, select, text, types
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from consult.forms.schema import DataType, FormSchema
 from consult.warehouse.database import create_engine_for
-from consult.warehouse.records import FormLayout
-from consult.warehouse.tables import SchemaConflict, ensure_schema, form_tables, submissions
+from consult.warehouse.load import load_page
+from consult.warehouse.records import FormLayout, RecordBuilder
+from consult.warehouse.tables import (
+    SchemaConflict,
+    defer_child_keys,
+    ensure_schema,
+    form_tables,
+    key_index_name,
+    submissions,
+)
 
 from ..conftest import FORM_IDS, BuiltForms
-from .helpers import load_rows
+from .helpers import PROJECT, load_rows
 from .odata_rows import instance_id, odata_row
 
 SQL_KINDS = {DataType.INTEGER: types.Integer, DataType.DECIMAL: types.Float, DataType.DATE: types.Date,
@@ -98,6 +107,55 @@ def test_a_warehouse_made_by_an_older_consult_gets_the_indexes_declared_since(en
     assert ensure_schema(engine, [FormLayout.of(province)]).created_indexes == []
     with engine.connect() as conn:
         assert conn.execute(select(submissions.c.instance_id)).scalars().all() == [instance_id(1)]
+
+
+def _key_indexes(engine: Engine, table: str) -> dict[str, list[str]]:
+    return {i["name"]: i["column_names"] for i in inspect(engine).get_indexes(table) if i["unique"]}
+
+
+def test_a_first_load_builds_the_child_tables_keys_after_its_rows(engine: Engine, province: FormSchema) -> None:
+    """The child tables' keys are unique indexes: dropped before a form's first load, built once its
+    rows are in, and they refuse a duplicate row once built."""
+    layout = FormLayout.of(province)
+    ensure_schema(engine, [layout])
+    members = form_tables(layout)["members"]
+    assert inspect(engine).get_pk_constraint(members.name)["constrained_columns"] == []
+    assert _key_indexes(engine, members.name) == {key_index_name(members.name): ["_instance_id", "_row_id"]}
+    dropped = defer_child_keys(engine, layout)
+    child_tables = [t.name for t in layout.tables if t.key]
+    assert sorted(dropped) == sorted(key_index_name(name) for name in child_tables)
+    assert all(_key_indexes(engine, name) == {} for name in child_tables)
+    with engine.begin() as conn:  # as a sync loads: without `load_rows`' own `ensure_schema`
+        load_page(conn, PROJECT, RecordBuilder(province).build([odata_row(province, n) for n in (1, 2)]), {}, [])
+    assert all(_key_indexes(engine, name) == {} for name in child_tables)
+    assert defer_child_keys(engine, layout) == []  # the form holds rows now: nothing is dropped
+    assert sorted(ensure_schema(engine, [layout]).created_indexes) == sorted(dropped)
+    assert _key_indexes(engine, members.name) == {key_index_name(members.name): ["_instance_id", "_row_id"]}
+    with engine.connect() as conn:
+        assert conn.execute(select(members.c._instance_id).distinct()).scalars().all() != []
+        row = conn.execute(select(members).limit(1)).mappings().one()
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(members.insert().values(dict(row)))
+
+
+def test_child_tables_made_with_a_primary_key_get_no_second_key(engine: Engine, province: FormSchema) -> None:
+    """A warehouse made when the child tables' key was their primary key keeps it: `ensure_schema`
+    does not add a unique index on the same columns, and a first load drops nothing."""
+    layout = FormLayout.of(province)
+    ensure_schema(engine, [layout])
+    members = form_tables(layout)["members"].name
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE {members}"))
+        conn.execute(text(f"CREATE TABLE {members} (_instance_id TEXT NOT NULL REFERENCES province_consultation "
+                          "(_instance_id) ON DELETE CASCADE, _row_id TEXT NOT NULL, _parent_row_id TEXT, "
+                          "_position INTEGER NOT NULL, PRIMARY KEY (_instance_id, _row_id))"))
+    changes = ensure_schema(engine, [layout])
+    assert key_index_name(members) not in changes.created_indexes
+    assert inspect(engine).get_pk_constraint(members)["constrained_columns"] == ["_instance_id", "_row_id"]
+    assert key_index_name(members) not in defer_child_keys(engine, layout)
+    load_rows(engine, province, [odata_row(province, 1)])
+    with engine.connect() as conn:
+        assert conn.execute(text(f"SELECT count(*) FROM {members}")).scalar() > 0
 
 
 def test_a_field_that_changes_type_between_versions_is_refused(engine: Engine, province: FormSchema) -> None:

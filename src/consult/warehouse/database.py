@@ -113,12 +113,13 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     """Insert rows that all have the same keys, in the caller's transaction, below SQLAlchemy's
     statement layer: COPY on PostgreSQL (several times faster than psycopg's executemany), the
     driver's executemany on SQLite (a quarter faster than going through `conn.execute`).
-    Rows go in primary-key order: instance ids are random UUIDs, and sorted they touch each
-    index page once per batch instead of at random."""
+    Rows go in key order (the primary key, or a child table's unique key): instance ids are
+    random UUIDs, and sorted they touch each index page once per batch instead of at random."""
     if not rows:
         return
     columns = list(rows[0])
-    key = [c.name for c in table.primary_key.columns]
+    key = [c.name for c in table.primary_key.columns] or next(
+        ([c.name for c in index.columns] for index in table.indexes if index.unique), [])
     if key and set(key) <= set(columns):
         rows = sorted(rows, key=operator.itemgetter(*key))
     processors = [(i, process) for i, name in enumerate(columns)
