@@ -514,7 +514,7 @@ def stage_rows(measures: list[Measure]) -> list[dict]:
         best = m.best
         stages = dict(best["stages"])
         stages["other"] = best["seconds"] - sum(stages.values())
-        stages |= {f"({generation}, within)": seconds for generation, seconds in best.get("collector", {}).items()}
+        stages |= {f"({generation})": seconds for generation, seconds in best.get("collector", {}).items()}
         for stage, seconds in stages.items():
             n = best["stage_rows"].get(stage)
             rows.append({"size": m.size, "variant": m.variant, "page_size": m.page_size, "stage": stage,
@@ -665,7 +665,8 @@ def print_report(rows: list[dict], stages: list[dict], goals: list[dict], facts:
                   f"{now['min_s'] / r['min_s']:.2f} (min), {now['median_s'] / r['median_s']:.2f} (median)")
     if stages:
         print("\nStages inside the consult sync (best run): seconds, rows/s, share of the run, and how many MB the "
-              "stage raised the process's peak RSS by (the rest is the imports and set-up before the sync)")
+              "stage raised the process's peak RSS by (the rest is the imports and set-up before the sync); "
+              "(gcN): the garbage collector's time in generation N, within the stages above")
         print(f"{'N':>7} {'variant':8} {'page':>5} {'stage':11} {'s':>8} {'rows/s':>8} {'share':>6} {'peak +MB':>9}")
         for s in stages:
             raised = s.get("peak_raised_mb")
