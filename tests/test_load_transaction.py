@@ -32,16 +32,16 @@ def test_pages_commit_every_commit_pages_and_a_failure_loses_only_the_uncommitte
             if page == 5:
                 raise RuntimeError("page 5 could not be read")
             transaction.connection().execute(insert(pages_table), {"page": page})
-            transaction.loaded()
+            transaction.loaded(1)
             seen.append(_committed(path))
     assert seen == [[], [1, 2], [1, 2], [1, 2, 3, 4]]
     assert _committed(path) == [1, 2, 3, 4]
     with LoadTransaction(engine, pages=3) as transaction:
         transaction.connection().execute(insert(pages_table), {"page": 5})
-        transaction.loaded()
+        transaction.loaded(1)
         transaction.commit()  # what the sync does before it waits for a page
         assert _committed(path) == [1, 2, 3, 4, 5]
         transaction.connection().execute(insert(pages_table), {"page": 6})
-        transaction.loaded()
+        transaction.loaded(1)
     assert _committed(path) == [1, 2, 3, 4, 5, 6]  # the last, incomplete group commits at the end
     engine.dispose()

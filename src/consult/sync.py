@@ -56,7 +56,7 @@ from consult.central.session import central_session, shared_sessions
 from consult.forms.schema import FormSchema
 from consult.validate import Failure, ValidationContext
 from consult.validate.gx_context import forget as forget_database
-from consult.warehouse.database import create_engine_for, database_url
+from consult.warehouse.database import create_engine_for, database_url, refresh_stale_statistics
 from consult.warehouse.load import (
     FailureRow,
     LoadCounts,
@@ -77,10 +77,11 @@ from consult.warehouse.load import (
 )
 from consult.warehouse.locks import FormBusy, form_lock
 from consult.warehouse.records import FormLayout, FormRecords, RecordBuilder
-from consult.warehouse.tables import defer_child_keys, ensure_schema
+from consult.warehouse.tables import defer_child_keys, ensure_schema, submissions
 from consult.warehouse.verdicts import loaded_count, quarantined_ids, verdicts_of
 
 MAX_PASSES = 4
+SUBMISSION_KEY = ("instance_id", "project_id", "form_id")
 SUCCEEDED, FAILED = "succeeded", "failed"
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,8 @@ class LoadTransaction:
         self._conn: Connection | None = None
         self._transaction: RootTransaction | None = None
         self._held = 0
+        self._submissions = 0
+        """Submissions loaded so far: on PostgreSQL, `submissions`' statistics follow them."""
 
     def __enter__(self) -> Self:
         return self
@@ -178,11 +181,13 @@ class LoadTransaction:
         if self._conn is None:
             self._conn = self.engine.connect()
             self._transaction = self._conn.begin()
+            refresh_stale_statistics(self._conn, submissions, self._submissions, SUBMISSION_KEY, at_least=True)
         return self._conn
 
-    def loaded(self) -> None:
-        """A page is in: commit once the transaction holds `pages` of them."""
+    def loaded(self, count: int) -> None:
+        """A page of `count` submissions is in: commit once the transaction holds `pages` of them."""
         self._held += 1
+        self._submissions += count
         if self._held >= self.pages:
             self.commit()
 
@@ -379,7 +384,7 @@ class FormSync:
                 records = self.builder.build(page.rows)
                 failures = self._failure_rows(judge_page(self.schema, records, self._context))
                 counts = load_page(transaction.connection(), self.project_id, records, {}, failures)
-                transaction.loaded()
+                transaction.loaded(len(records.instance_ids))
                 pulled.latest = max(filter(None, (pulled.latest, page.last_change)), default=None)
                 pulled.changed += counts.new + len(counts.changed)
                 self._count(records, counts)

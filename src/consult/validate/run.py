@@ -31,7 +31,14 @@ from sqlalchemy.engine import Engine
 
 from consult.forms.schema import FormSchema
 from consult.warehouse.database import create_engine_for
-from consult.warehouse.load import FailureRow, load_page, pending_cells, pending_rows, record_judgement
+from consult.warehouse.load import (
+    FailureRow,
+    load_page,
+    pending_cells,
+    pending_rows,
+    record_judgement,
+    refresh_pending_statistics,
+)
 from consult.warehouse.records import INSTANCE, ROW, FormLayout, FormRecords, TableKind
 from consult.warehouse.tables import ensure_schema
 
@@ -116,8 +123,9 @@ def judge_loaded(schema: FormSchema, engine: Engine, project_id: int, context: V
     of the wrong type (a `value_type` failure the page rules stored) is not judged again."""
     rules = ruleset(schema)
     failures = []
-    with engine.connect() as conn:
+    with engine.begin() as conn:
         pending = {key: pending_rows(project_id, schema.form_id, rules.layout.table(key).name) for key in rules.checks}
+        refresh_pending_statistics(conn)
         mistyped = pending_cells(conn, project_id, schema.form_id, WRONG_TYPE)
         present = {key for key, query in pending.items() if conn.execute(query.limit(1)).first() is not None}
     for key in sorted(present):

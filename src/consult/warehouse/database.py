@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.sql.expression import TableClause
 
 ENV_VAR = "CONSULT_DATABASE_URL"
 DEFAULT_URL = "sqlite:///reporting.db"
@@ -107,6 +108,50 @@ def upsert_into(conn: Connection, table: Table) -> PostgresqlInsert | SqliteInse
     if conn.dialect.name == "sqlite":
         return sqlite_insert(table)
     raise ValueError(f"unsupported reporting database dialect {conn.dialect.name!r}")
+
+
+def refresh_statistics(conn: Connection, *tables: Table) -> None:
+    """On PostgreSQL, ANALYZE tables this transaction has just filled, before a query joins them.
+
+    The planner reads a table's size from its statistics, which autovacuum refreshes only after
+    commits and a while: a table filled moments ago still counts as nearly empty, and an anti-join
+    against it was planned as a nested loop over a sequential scan, once per row (a 10k first
+    sync's recheck took 10 s on it, 100k 255 s). ANALYZE samples at most 30,000 rows, and it sees
+    this transaction's own inserts. SQLite's planner needs no statistics for these queries."""
+    if conn.dialect.name != "postgresql":
+        return
+    quote = conn.dialect.identifier_preparer
+    for table in tables:
+        conn.exec_driver_sql(f"ANALYZE {quote.format_table(table)}")
+
+
+def refresh_stale_statistics(conn: Connection, table: TableClause, rows: int, columns: Sequence[str],
+                             at_least: bool = False) -> bool:
+    """On PostgreSQL, ANALYZE `columns` of a table when it holds `rows` (or, `at_least`, that many
+    more than when the caller started) and its statistics are more than 2x off, by 1000 rows or
+    more; True when it did.
+
+    A sync fills tables and empties them faster than autovacuum refreshes their statistics (it
+    does so only after commits, now and then), and the planner trusted statistics that said
+    "empty" or "100k" of a table that held the opposite:
+    - a page's lookup of its submissions in `submissions`, which the load is filling, read the
+      form's whole slice through another index and compared every row with the page's ids, a
+      cost that grew with every page (43 ms a page at 100k; `LoadTransaction` calls this as
+      the table doubles, a handful of ANALYZEs of the key columns for a first load);
+    - the suites' join of `suite_pending` with the tables took 4.6 s for 100k pending submissions
+      (1.9 s on fresh statistics), and 1.9 s instead of 0.3 s for a few once the statistics
+      still said 100k (`refresh_pending_statistics`)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    known = max(conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = %(name)s::regclass",
+                                     {"name": table.name}).scalar_one(), 0)
+    grown = rows >= 2 * known and rows - known >= 1000
+    shrunk = not at_least and known >= 2 * rows and known - rows >= 1000
+    if not (grown or shrunk):
+        return False
+    quote = conn.dialect.identifier_preparer
+    conn.exec_driver_sql(f"ANALYZE {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)})")
+    return True
 
 
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Insert,
     MetaData,
     Select,
     Table,
@@ -58,7 +59,12 @@ from consult.validate.duplicates import (
     stored_key,
 )
 from consult.validate.report import Failure
-from consult.warehouse.database import bulk_insert, upsert_into
+from consult.warehouse.database import (
+    bulk_insert,
+    refresh_stale_statistics,
+    refresh_statistics,
+    upsert_into,
+)
 from consult.warehouse.failures import (
     FailureRow,
     chunks,
@@ -388,6 +394,14 @@ def pending_rows(project_id: int, form_id: str, table_name: str) -> Select[Any]:
         rows.c[INSTANCE].in_(_awaiting_suites(project_id, form_id)))
 
 
+def refresh_pending_statistics(conn: Connection) -> None:
+    """`suite_pending`'s statistics brought within 2x of its rows before the suites join it with
+    the tables (`refresh_stale_statistics`): a first sync fills it, and each pass empties it."""
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(select(func.count()).select_from(suite_pending)).scalar_one()
+        refresh_stale_statistics(conn, suite_pending, rows, ("project_id", "form_id", "instance_id"))
+
+
 def pending_cells(conn: Connection, project_id: int, form_id: str, rule: str) -> set[tuple[str, str | None, str | None]]:
     """(instance id, column, row id) of the stored failures of `rule` of submissions awaiting the suites."""
     f = validation_failures.c
@@ -483,7 +497,7 @@ def _rekey_pending(conn: Connection, scope: _RuleScope, rule: DuplicateRule, tab
     """Store the current key of every submission awaiting the recheck (None for a deleted or
     purged one), in SQL and batches: a first sync's whole form is pending, and holding its ids
     or keys in Python would grow with the form."""
-    k, p = duplicate_keys.c, duplicate_pending.c
+    k = duplicate_keys.c
     pending = _pending_ids(scope.project_id, scope.form_id)
     conn.execute(delete(duplicate_keys).where(scope.keys, k.instance_id.in_(pending)))
     rows: list[dict[str, Any]] = []
@@ -494,11 +508,18 @@ def _rekey_pending(conn: Connection, scope: _RuleScope, rule: DuplicateRule, tab
             bulk_insert(conn, duplicate_keys, rows)
             rows = []
     bulk_insert(conn, duplicate_keys, rows)
+    refresh_statistics(conn, duplicate_keys, duplicate_pending, validation_failures)
+    conn.execute(_key_the_unkeyed(scope))
+
+
+def _key_the_unkeyed(scope: _RuleScope) -> Insert:
+    """Give every pending submission the rekey found no live row for (deleted, purged) its empty key."""
+    k, p = duplicate_keys.c, duplicate_pending.c
     unkeyed = ~select(k.instance_id).where(scope.keys, k.instance_id == p.instance_id).exists()
-    conn.execute(insert(duplicate_keys).from_select(
+    return insert(duplicate_keys).from_select(
         ["project_id", "form_id", "rule", "instance_id"],
         select(literal(scope.project_id), literal(scope.form_id), literal(scope.rule), p.instance_id)
-        .where(p.project_id == scope.project_id, p.form_id == scope.form_id, unkeyed)))
+        .where(p.project_id == scope.project_id, p.form_id == scope.form_id, unkeyed))
 
 
 def _members(conn: Connection, scope: _RuleScope, keys: set[tuple[str, ...]]) -> list[KeyedInterview]:

@@ -107,8 +107,9 @@ submissions = Table(
     SqlColumn("validation_status", Text, nullable=False),
     SqlColumn("raw_json", Text, nullable=False),
     SqlColumn("loaded_at", UtcDateTime, nullable=False),
-    # instance_id leads the key: pages look submissions up by id lists (fast even before
-    # PostgreSQL has statistics for a fresh table) and reports join form tables on it.
+    # instance_id leads the key: pages look submissions up by id lists (on PostgreSQL, on
+    # statistics the load keeps current: `database.refresh_stale_statistics`) and reports join
+    # form tables on it.
     PrimaryKeyConstraint("instance_id", "project_id", "form_id"),
     # loaded_at is in load order, so this index grows at its end; it counts a form's submissions
     # on the index alone and finds what one sync loaded (`verdicts.verdicts_of`).
