@@ -342,8 +342,8 @@ def _primary_key_serves(inspector: Any, table: Table, index: Index) -> bool:
 
 def defer_child_keys(engine: Engine, layout: FormLayout) -> list[str]:
     """Before a form's first load (its form table holds no row yet), drop its child tables' key
-    indexes, and return their names for `ensure_schema` to build once the rows are in: a first
-    sync is then ~0.8x the time at 100k and ~0.7x at 300k, the gain growing with the rows
+    indexes, and return their names for `ensure_schema` to build once the rows are in: loading
+    and committing take ~0.8x the time at 100k and ~0.7x at 300k, the gain growing with the rows
     (bench/README). A run that dies first leaves them missing, and the next sync (every command
     that calls `ensure_schema`) builds them. Otherwise, and on a database whose child tables kept
     a primary key, nothing is dropped."""
