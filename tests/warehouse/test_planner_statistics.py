@@ -11,7 +11,6 @@ from pathlib import Path
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import Connection
 
-from consult.sync import SUBMISSION_KEY
 from consult.warehouse.database import refresh_stale_statistics, refresh_statistics
 from consult.warehouse.load import _key_the_unkeyed, _RuleScope, refresh_pending_statistics
 from consult.warehouse.tables import (
@@ -24,6 +23,7 @@ from consult.warehouse.tables import (
 )
 
 PENDING = 20_000
+SUBMISSION_KEY = submissions.primary_key.columns.keys()
 
 
 def _fill(conn: Connection) -> _RuleScope:
