@@ -114,10 +114,12 @@ def refresh_statistics(conn: Connection, *tables: Table) -> None:
     """On PostgreSQL, ANALYZE tables this transaction has just filled, before a query joins them.
 
     The planner reads a table's size from its statistics, which autovacuum refreshes only after
-    commits and a while: a table filled moments ago still counts as nearly empty, and an anti-join
-    against it was planned as a nested loop over a sequential scan, once per row (a 10k first
-    sync's recheck took 10 s on it, 100k 255 s). ANALYZE samples at most 30,000 rows, and it sees
-    this transaction's own inserts. SQLite's planner needs no statistics for these queries."""
+    commits and a while: a table filled moments ago still counts as nearly empty, and the
+    recheck's anti-join against it was planned as a nested loop that read every key of the rule
+    once per pending submission (a 10k first sync's recheck took 10 s on it, 100k 255 s). ANALYZE
+    samples at most 30,000 rows, and it sees this transaction's own inserts. For tables a sync
+    fills and empties as it goes, `refresh_stale_statistics` ANALYZEs only when they are 2x off.
+    SQLite's planner needs no statistics for these queries."""
     if conn.dialect.name != "postgresql":
         return
     quote = conn.dialect.identifier_preparer
