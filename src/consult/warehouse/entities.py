@@ -247,6 +247,7 @@ def sync_entity_list(central: CentralSession, engine: Engine, project_id: int, l
                 for v in found]
     outcomes = _submission_outcomes(central, engine, project_id, list_name, dataset, versions, now, schemas or {})
     last_change = max((m for r in rows for m in (r.get("updated_at"), r.get("created_at")) if m), default=None)
+    entities = [row for row in rows if "label" in row]
     with engine.begin() as conn:
         for row in rows:
             state = known.get(row["uuid"])
@@ -259,9 +260,10 @@ def sync_entity_list(central: CentralSession, engine: Engine, project_id: int, l
             live, was_live = row["deleted_at"] is None, state is not None and state.deleted_at is None
             summary.updated += was_live and live
             summary.restored += state is not None and not was_live and live
-            stmt = upsert_into(conn, table).values(row)
-            conn.execute(stmt.on_conflict_do_update(index_elements=[table.c.uuid],
-                                                    set_={k: stmt.excluded[k] for k in row if k != "uuid"}))
+        if entities:
+            stmt = upsert_into(conn, table)
+            conn.execute(stmt.on_conflict_do_update(index_elements=[table.c.uuid], set_={
+                k: stmt.excluded[k] for k in entities[0] if k != "uuid"}), entities)
         for uuid, entity in deleted.items():
             state = known.get(uuid)
             if state is not None and state.deleted_at is None and uuid not in changed:
@@ -272,13 +274,13 @@ def sync_entity_list(central: CentralSession, engine: Engine, project_id: int, l
             if state.deleted_at is not None and uuid not in deleted and uuid not in changed:
                 conn.execute(update(table).where(table.c.uuid == uuid).values(deleted_at=None, synced_at=now))
                 summary.restored += 1
-        for version in versions:
-            stmt = upsert_into(conn, entity_versions_table).values(version)
+        if versions:
+            stmt = upsert_into(conn, entity_versions_table)
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=[entity_versions_table.c.uuid, entity_versions_table.c.version],
-                set_={"conflict": stmt.excluded.conflict, "resolved": stmt.excluded.resolved}))
-        for outcome in outcomes:
-            conn.execute(upsert_into(conn, entity_submissions).values(outcome).on_conflict_do_nothing())
+                set_={"conflict": stmt.excluded.conflict, "resolved": stmt.excluded.resolved}), versions)
+        if outcomes:
+            conn.execute(upsert_into(conn, entity_submissions).on_conflict_do_nothing(), outcomes)
         if last_change is not None:
             advance_watermark(conn, project_id, watermark_id, last_change, None)
         summary.conflicts = len(conn.execute(select(table.c.uuid).where(
