@@ -226,7 +226,8 @@ def _key_columns(layout: TableLayout) -> list[SqlColumn[Any]]:
     return [SqlColumn(name, types[name], nullable=name == PARENT) for name in layout.key_columns]
 
 
-def _primary_key(layout: TableLayout) -> tuple[str, ...]:
+def _row_key(layout: TableLayout) -> tuple[str, ...]:
+    """The columns that tell a table's rows apart: the form table's primary key, a child table's unique index."""
     if layout.kind is TableKind.FORM:
         return (INSTANCE,)
     if layout.kind is TableKind.REPEAT:
@@ -246,7 +247,7 @@ def _form_table(metadata: MetaData, layout: TableLayout, form_table: str) -> Tab
     load can build it once, from sorted keys, after the rows are in (`defer_child_keys`):
     instance ids are random UUIDs, and an index kept up to date row by row is written at random
     (databases made before this keep their primary key, which serves the same)."""
-    key = _primary_key(layout)
+    key = _row_key(layout)
     constraints = [PrimaryKeyConstraint(*key)] if layout.kind is TableKind.FORM else [
         ForeignKeyConstraint([INSTANCE], [f"{form_table}.{INSTANCE}"], ondelete="CASCADE"),
         Index(key_index_name(layout.name), *key, unique=True)]
