@@ -11,7 +11,7 @@ import pandas as pd
 from consult.forms.schema import DataType, FormSchema
 from consult.warehouse.records import INSTANCE, PARENT, ROW, FormLayout, FormRecords, TableKind, TableLayout
 
-from .expressions import Expr, Scope, as_text, columns_by_name, holds
+from .expressions import Expr, Lookup, Scope, as_text, columns_by_name, holds
 from .fields import FORM_TABLE, require_fields
 from .report import Failure, ValidationContext
 
@@ -92,14 +92,17 @@ class Page:
         self.frames = TableFrames(self.records)
         self._columns = columns_by_name(self.schema)
 
+    def scope(self, key: str, prop: Lookup | None = None) -> Scope:
+        """`${name}` over a table's rows (`scoped`), read from the field's column, as text built once per page."""
+        frame, columns = self.scoped(key), self._columns
+        return Scope(frame.index, lambda name: frame[columns.get(name, name)], prop,
+                     lambda name: frame.text(columns.get(name, name)))
+
     def holds(self, key: str, expr: Expr) -> pd.Series:
         """Where `expr` is true over a table's rows (`scoped`), each expression evaluated once per page:
         a repeat's relevance is every one of its questions' condition, and the repeat's own rules'."""
         if (key, expr) not in self._held:
-            frame, columns = self.scoped(key), self._columns
-            scope = Scope(frame.index, lambda name: frame[columns.get(name, name)],
-                          text=lambda name: frame.text(columns.get(name, name)))
-            self._held[(key, expr)] = holds(expr, scope)
+            self._held[(key, expr)] = holds(expr, self.scope(key))
         return self._held[(key, expr)]
 
     def table(self, key: str) -> TableLayout:

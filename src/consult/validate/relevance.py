@@ -23,7 +23,6 @@ from .expressions import (
     Compare,
     Expr,
     Ref,
-    Scope,
     Selected,
     Text,
     Unsupported,
@@ -109,11 +108,8 @@ class CascadingChoice:
                 return chosen
             return chosen.map({c.name: c.properties.get(name, "") for c in choices.choices})
 
-        columns = columns_by_name(page.schema)
-        scope = Scope(frame.index, lambda name: frame[columns.get(name, name)], prop,
-                      lambda name: frame.text(columns.get(name, name)))
         known = chosen.notna() & chosen.isin(choices.names())  # unknown names: the suite's `choice`
-        outside = known & ~holds(self.filter, scope)
+        outside = known & ~holds(self.filter, page.scope(self.table, prop))
         depends_on = [messages.question(page.schema, r) for r in sorted(refs(self.filter))]
         joined = Bilingual(", ".join(d.vi for d in depends_on), ", ".join(d.en for d in depends_on))
         message = messages.outside_filter(messages.question(page.schema, self.field), joined)

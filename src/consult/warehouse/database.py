@@ -122,9 +122,8 @@ def refresh_statistics(conn: Connection, *tables: Table) -> None:
     SQLite's planner needs no statistics for these queries."""
     if conn.dialect.name != "postgresql":
         return
-    quote = conn.dialect.identifier_preparer
     for table in tables:
-        conn.exec_driver_sql(f"ANALYZE {quote.format_table(table)}")
+        _analyze(conn, table, ())
 
 
 def refresh_stale_statistics(conn: Connection, table: TableClause, rows: int, columns: Sequence[str],
@@ -151,9 +150,15 @@ def refresh_stale_statistics(conn: Connection, table: TableClause, rows: int, co
     shrunk = not at_least and known >= 2 * rows and known - rows >= 1000
     if not (grown or shrunk):
         return False
-    quote = conn.dialect.identifier_preparer
-    conn.exec_driver_sql(f"ANALYZE {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)})")
+    _analyze(conn, table, columns)
     return True
+
+
+def _analyze(conn: Connection, table: TableClause, columns: Sequence[str]) -> None:
+    """ANALYZE the table (only `columns`, when given)."""
+    quote = conn.dialect.identifier_preparer
+    named = f" ({', '.join(quote.quote(c) for c in columns)})" if columns else ""
+    conn.exec_driver_sql(f"ANALYZE {quote.format_table(table)}{named}")
 
 
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
