@@ -77,7 +77,7 @@ from consult.warehouse.load import (
 )
 from consult.warehouse.locks import FormBusy, form_lock
 from consult.warehouse.records import FormLayout, FormRecords, RecordBuilder
-from consult.warehouse.tables import defer_child_keys, ensure_schema, submissions
+from consult.warehouse.tables import SUBMISSION_SELECTORS, defer_child_keys, ensure_schema, submissions
 from consult.warehouse.verdicts import loaded_count, quarantined_ids, verdicts_of
 
 MAX_PASSES = 4
@@ -180,8 +180,8 @@ class LoadTransaction:
         if self._conn is None:
             self._conn = self.engine.connect()
             self._transaction = self._conn.begin()
-            refresh_stale_statistics(self._conn, submissions, self._submissions,
-                                     submissions.primary_key.columns.keys(), at_least=True)
+            refresh_stale_statistics(self._conn, submissions, self._submissions, SUBMISSION_SELECTORS,
+                                     at_least=True)
         return self._conn
 
     def loaded(self, count: int) -> None:

@@ -138,7 +138,8 @@ def refresh_stale_statistics(conn: Connection, table: TableClause, rows: int, co
     - a page's lookup of its submissions in `submissions`, which the load is filling, read the
       form's whole slice through another index and compared every row with the page's ids, a
       cost that grew with every page (43 ms a page at 100k; `LoadTransaction` calls this as
-      the table doubles, a handful of ANALYZEs of the key columns for a first load);
+      the table doubles, a handful of ANALYZEs of the columns queries select submissions by
+      for a first load, `tables.SUBMISSION_SELECTORS`);
     - the suites' join of `suite_pending` with the tables took 4.6 s for 100k pending submissions
       (1.9 s on fresh statistics), and 1.9 s instead of 0.3 s for a few once the statistics
       still said 100k (`refresh_pending_statistics`)."""

@@ -318,6 +318,21 @@ def iter_interviews(conn: Connection, project_id: int, form_id: str, table_name:
     PostgreSQL), so keying them holds no more than a batch. `pending`: only those awaiting the
     duplicate recheck (`duplicate_pending`), joined in SQL."""
     table = Table(table_name, MetaData(), autoload_with=conn)
+    query = interviews_query(table, project_id, form_id, columns, pending=pending)
+    if instance_ids is None or len(instance_ids) > FULL_READ:
+        wanted = None if instance_ids is None else set(instance_ids)
+        found: Iterable[Any] = (row for row in conn.execute(query.execution_options(yield_per=KEY_BATCH))
+                                if wanted is None or row[0] in wanted)
+    else:
+        found = (row for chunk in chunks(instance_ids) for row in conn.execute(query.where(
+            table.c[INSTANCE].in_(chunk))))
+    for instance_id, submitted, *values in found:
+        yield instance_id, plain(submitted), tuple(plain(v) for v in values)
+
+
+def interviews_query(table: Table, project_id: int, form_id: str, columns: Sequence[str], *,
+                     pending: bool = False) -> Select[Any]:
+    """What `iter_interviews` reads: the form's live submissions in `table`, with `columns`."""
     s = submissions.c
     query = (select(table.c[INSTANCE], s.submission_date, *(table.c[c] for c in columns))
              .join(submissions, s.instance_id == table.c[INSTANCE])
@@ -328,15 +343,7 @@ def iter_interviews(conn: Connection, project_id: int, form_id: str, table_name:
         p = duplicate_pending.c
         query = query.join(duplicate_pending, and_(p.instance_id == table.c[INSTANCE], p.project_id == project_id,
                                                    p.form_id == form_id))
-    if instance_ids is None or len(instance_ids) > FULL_READ:
-        wanted = None if instance_ids is None else set(instance_ids)
-        found: Iterable[Any] = (row for row in conn.execute(query.execution_options(yield_per=KEY_BATCH))
-                                if wanted is None or row[0] in wanted)
-    else:
-        found = (row for chunk in chunks(instance_ids) for row in conn.execute(query.where(
-            table.c[INSTANCE].in_(chunk))))
-    for instance_id, submitted, *values in found:
-        yield instance_id, plain(submitted), tuple(plain(v) for v in values)
+    return query
 
 
 KEY_BATCH = 5000
