@@ -41,6 +41,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -80,10 +81,13 @@ TARGETS = {"vs_floor": 2.0, "vs_baseline": 3.0, "command_s": 3.0, "noop_command_
            "postgres": 1.5, "linear": 1.1}
 """Issue 17's targets. `rss_growth` (peak RSS at the largest size ÷ at the smallest) is this
 bench's reading of "flat"; `linear`: the 1M sync within 1.1 × 10 the 100k one."""
-POSTGRES_SETTINGS = "-c synchronous_commit=off -c max_connections=20"
+POSTGRES_SETTINGS = ("-c synchronous_commit=off -c max_connections=20 -c shared_preload_libraries=auto_explain "
+                     "-c auto_explain.log_min_duration=5s -c auto_explain.log_nested_statements=on")
 """The bench's cluster: PostgreSQL's defaults (fsync, full-page writes, 128 MB shared buffers)
 but for commits that do not wait for their WAL flush, the durability SQLite's WAL with
-`synchronous = NORMAL` gives the consult sync (the tests' cluster runs with fsync off)."""
+`synchronous = NORMAL` gives the consult sync (the tests' cluster runs with fsync off). Any
+statement over 5 s has its plan logged (`auto_explain`), and the run keeps those plans
+(`PostgresDatabases`): a plan made on stale statistics shows up as one such statement."""
 
 
 def machine() -> dict:
@@ -182,7 +186,19 @@ class PostgresDatabases:
 
     def __exit__(self, *exc: object) -> None:
         self.admin.dispose()
+        self._keep_slow_plans()
         self.cluster.stop()
+
+    def _keep_slow_plans(self) -> None:
+        """Copy the plans `auto_explain` logged (statements over 5 s) to results/ before the
+        cluster and its log are removed, and say how many there were."""
+        server_log = self.cluster.dir / "server.log"
+        text = server_log.read_text(encoding="utf-8", errors="replace") if server_log.exists() else ""
+        entries = re.findall(r"^\S.* LOG:  duration: .*\n(?:\t.*\n?)*", text, flags=re.MULTILINE)
+        if entries:
+            out = RESULTS / f"postgres-slow-plans-{time.strftime('%Y%m%d-%H%M%S')}.log"
+            out.write_text("\n".join(entries), encoding="utf-8")
+            print(f"  PostgreSQL: {len(entries)} statement(s) over 5 s, their plans in {out}")
 
     @contextmanager
     def fresh(self) -> Iterator[str]:
