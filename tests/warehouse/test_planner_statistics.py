@@ -25,12 +25,13 @@ from consult.warehouse.tables import (
 )
 
 PENDING = 20_000
+FORM = "province_consultation"
 SUBMISSION_KEY = submissions.primary_key.columns.keys()
 
 
 def _fill(conn: Connection) -> _RuleScope:
     """A first sync's state just before the anti-join: every submission pending, all keyed but one."""
-    scope = _RuleScope(1, "province_consultation", "duplicate_interview")
+    scope = _RuleScope(1, FORM, "duplicate_interview")
     ids = [f"uuid:{n:08d}" for n in range(PENDING)]
     conn.execute(insert(duplicate_pending), [{"project_id": 1, "form_id": scope.form_id, "instance_id": i}
                                              for i in ids])
@@ -80,11 +81,20 @@ def test_refreshing_statistics_is_nothing_on_sqlite(tmp_path: Path) -> None:
     engine.dispose()
 
 
+def _submission_rows(count: int) -> list[dict]:
+    """Submissions as a load writes them: a submission's JSON is a few kB, so the table is pages,
+    not a few rows."""
+    now = datetime.now(UTC)
+    return [{"project_id": 1, "form_id": FORM, "instance_id": f"uuid:{n:08d}", "edits": 0,
+             "validation_status": "valid", "raw_json": "{" + " " * 1500 + "}", "loaded_at": now}
+            for n in range(count)]
+
+
 def _lookup_plan(conn: Connection) -> str:
     ids = ", ".join(f"'uuid:{n:08d}'" for n in range(0, 1000, 2))
     return "\n".join(conn.execute(text(
         "EXPLAIN SELECT instance_id, raw_json FROM submissions WHERE project_id = 1 AND "
-        f"form_id = 'province_consultation' AND instance_id IN ({ids})")).scalars())
+        f"form_id = '{FORM}' AND instance_id IN ({ids})")).scalars())
 
 
 def test_a_load_keeps_submissions_statistics_within_twice_the_rows(postgres_db_url: str) -> None:
@@ -92,10 +102,7 @@ def test_a_load_keeps_submissions_statistics_within_twice_the_rows(postgres_db_u
     reads the form's whole slice through `ix_submissions_loaded`; once refreshed it probes the key."""
     engine = create_engine(postgres_db_url)
     ensure_schema(engine, [])
-    now = datetime.now(UTC)
-    rows = [{"project_id": 1, "form_id": "province_consultation", "instance_id": f"uuid:{n:08d}", "edits": 0,
-             "validation_status": "valid", "raw_json": "{" + " " * 1500 + "}", "loaded_at": now}
-            for n in range(5000)]  # a submission's JSON is a few kB: the table is pages, not a few rows
+    rows = _submission_rows(5000)
     try:
         with engine.begin() as conn:
             conn.execute(text("ANALYZE submissions"))  # empty, as before a first load
@@ -141,16 +148,6 @@ def test_the_suites_see_suite_pending_as_it_is_filled_and_as_it_is_emptied(postg
         engine.dispose()
 
 
-FORM = "province_consultation"
-
-
-def _submission_rows(count: int) -> list[dict]:
-    now = datetime.now(UTC)
-    return [{"project_id": 1, "form_id": FORM, "instance_id": f"uuid:{n:08d}", "edits": 0,
-             "validation_status": "valid", "raw_json": "{" + " " * 1500 + "}", "loaded_at": now}
-            for n in range(count)]
-
-
 def _pending_read_plan(conn: Connection, form: Table) -> dict:
     """The plan of the cursor the recheck reads a first sync's pending submissions through."""
     query = interviews_query(form, 1, FORM, ["answer"], pending=True)
@@ -179,7 +176,7 @@ def test_the_recheck_reads_the_pending_submissions_on_statistics_of_the_columns_
             conn.execute(text("ANALYZE duplicate_pending"))
             conn.execute(text("ANALYZE submissions (instance_id, project_id, form_id)"))  # the key, as before
             stale = _pending_read_plan(conn, form)
-            assert refresh_stale_statistics(conn, submissions, 2 * PENDING, SUBMISSION_SELECTORS)
+            assert refresh_stale_statistics(conn, submissions, 2 * PENDING, SUBMISSION_SELECTORS)  # as the load does
             fresh = _pending_read_plan(conn, form)
             conn.rollback()
         assert _loops_over_the_keys(stale), stale  # what the planner does without: the reason for the columns
