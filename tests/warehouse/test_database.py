@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from consult.warehouse.database import DEFAULT_URL, ENV_VAR, create_engine_for, database_url, safe_url
+from consult.warehouse.database import (
+    DEFAULT_URL,
+    ENV_VAR,
+    WAL_CHECKPOINT_BYTES,
+    create_engine_for,
+    database_url,
+    safe_url,
+)
 
 
 def test_url_comes_from_the_argument_then_the_environment_then_the_default(
@@ -41,6 +49,25 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30_000
     engine.dispose()
+
+
+def _pages(url: str) -> tuple[int, int]:
+    engine = create_engine_for(url)
+    with engine.connect() as conn:
+        pages = (conn.execute(text("PRAGMA page_size")).scalar_one(),
+                 conn.execute(text("PRAGMA wal_autocheckpoint")).scalar_one())
+    engine.dispose()
+    return pages
+
+
+def test_a_new_sqlite_warehouse_has_16_kb_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    """A submission's JSON (~2.5 kB) fills a 4 KB page alone; the checkpoint comes after the same
+    number of bytes whatever the file's page size."""
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as made_before:
+        made_before.execute("CREATE TABLE t (x)")
+    assert _pages(f"sqlite:///{tmp_path / 'new.db'}") == (16384, WAL_CHECKPOINT_BYTES // 16384)
+    assert _pages(f"sqlite:///{old}") == (4096, WAL_CHECKPOINT_BYTES // 4096)
 
 
 def test_sqlite_copies_the_wal_into_the_file_rarely_and_fully_when_closed(tmp_path: Path) -> None:
