@@ -87,7 +87,10 @@ def test_a_wrong_password_fails_with_a_message_that_does_not_repeat_it(field: Fi
     assert not leaked
 
 
-def test_tls_is_verified_by_default_a_ca_bundle_is_used_and_turning_it_off_warns(tmp_path: Path) -> None:
+def test_tls_is_verified_by_default_a_ca_bundle_is_used_and_turning_it_off_warns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # the machine's bundle: tests/central/test_environment.py
+        monkeypatch.delenv(variable, raising=False)
     base = {"url": "https://central.example.org", "username": "a@example.org", "password": "x-secret-x"}
     settings = CentralSettings(**base)
     assert settings.verify_tls is True

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import threading
 import warnings
@@ -90,6 +91,18 @@ def central_error(response: requests.Response) -> CentralError:
     return CentralError(response.request.method or "?", response.url, response.status_code, message, code, details)
 
 
+def read_environment_once(session: requests.Session, base_url: str) -> None:
+    """Take the proxy (`HTTPS_PROXY`, `NO_PROXY`, ...) and CA bundle (`REQUESTS_CA_BUNDLE`,
+    `CURL_CA_BUNDLE`) variables for Central's host now, instead of on every request: requests
+    scans the whole environment twice per request, a sixth of its cost per request, and a first
+    sync of an entity list asks once per entity. Settings given to consult win over the
+    environment's CA bundle (requests lets the variable override even `verify=False`)."""
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    if session.verify is True:
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    session.trust_env = False
+
+
 class CentralSession:
     """What every Central call goes through; one per command or flow run."""
 
@@ -110,6 +123,7 @@ class CentralSession:
             session.verify = False
         elif settings.ca_bundle:
             session.verify = str(settings.ca_bundle)
+        read_environment_once(session, settings.base_url)
         config = Config(central=CentralConfig(base_url=settings.base_url, username=settings.username,
                                               password=password))
         self.client = Client(config=config, session=session)
